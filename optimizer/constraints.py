@@ -1,0 +1,566 @@
+"""Constraint objects of an investment policy.
+
+Each constraint is a small frozen dataclass with a ``name`` that appears in
+every message about it. ``pieces(ctx)`` turns it into canonical pieces over the
+weight vector ``w`` (ordered like the problem's assets):
+
+* :class:`Row`: ``lo <= a'w <= hi`` (a linear constraint; a single-asset row
+  is a bound),
+* :class:`Norm1`: ``sum_i s_i |w_i - c_i| <= max`` (turnover, leverage),
+* :class:`RiskLimit`: ``sqrt((w - b)' C (w - b)) <= max`` (tracking error).
+
+Weights are decimals (0.05 is 5%) of the portfolio's value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InputError
+from optimizer.universe import Universe
+
+Number = float | int
+PerAsset = Mapping[str, float] | pd.Series
+
+
+# ----------------------------------------------------------------------------- canonical pieces
+
+
+@dataclass(frozen=True, eq=False)
+class Row:
+    """``lo <= coef @ w <= hi``; ``label`` says which part of ``name`` it is."""
+
+    name: str
+    label: str
+    coef: np.ndarray
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True, eq=False)
+class Bound:
+    """``lo <= w[index] <= hi``: a row with one unit coefficient, kept sparse."""
+
+    name: str
+    label: str
+    index: int
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True, eq=False)
+class Norm1:
+    """``sum(scale * |w - center|) <= max``."""
+
+    name: str
+    label: str
+    center: np.ndarray
+    scale: np.ndarray
+    max: float
+
+
+@dataclass(frozen=True, eq=False)
+class RiskLimit:
+    """``sqrt((w - benchmark)' C (w - benchmark)) <= max`` with the problem's covariance."""
+
+    name: str
+    label: str
+    benchmark: np.ndarray
+    max: float
+
+
+Piece = Row | Bound | Norm1 | RiskLimit
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a constraint needs to lower itself: the assets and their tags."""
+
+    assets: pd.Index
+    universe: Universe | None = None
+
+    def group(self, tag: str | None, assets: Sequence[str] | None, owner: str) -> list[str]:
+        """Asset ids of a group given by a tag or by ids, checked."""
+        if assets is not None:
+            self.check(assets, owner)
+            return [str(a) for a in assets]
+        if self.universe is None:
+            raise InputError(f"constraint {owner!r} uses tag {tag!r}: pass universe= to use tags")
+        members = self.universe.members(str(tag))
+        return [m for m in members if m in set(self.assets)]
+
+    def check(self, names, owner: str) -> None:
+        known = set(map(str, self.assets))
+        bad = [str(a) for a in names if str(a) not in known]
+        if bad:
+            raise InputError(f"constraint {owner!r} names unknown assets: {', '.join(bad)}")
+
+    def vector(self, values, owner: str, *, what: str, default: float | None) -> np.ndarray:
+        """A per-asset vector from a scalar or a mapping; ``default`` for assets not named."""
+        n = len(self.assets)
+        if values is None:
+            return np.full(n, np.nan if default is None else default)
+        if isinstance(values, Number) and not isinstance(values, bool):
+            v = float(values)
+            if math.isnan(v):
+                raise InputError(f"constraint {owner!r}: {what} is NaN")
+            return np.full(n, v)
+        if not isinstance(values, Mapping | pd.Series):
+            raise InputError(
+                f"constraint {owner!r}: {what} must be a number or a mapping asset -> number"
+            )
+        series = pd.Series(values, dtype=float) if not isinstance(values, pd.Series) else values
+        self.check(series.index, owner)
+        out = np.full(n, np.nan if default is None else default)
+        pos = self.assets.get_indexer(series.index.astype(str))
+        vals = series.to_numpy(dtype=float)
+        if np.isnan(vals).any():
+            bad = series.index[np.isnan(vals)]
+            raise InputError(f"constraint {owner!r}: {what} is NaN for {', '.join(map(str, bad))}")
+        out[pos] = vals
+        if default is None and np.isnan(out).any():
+            missing = self.assets[np.isnan(out)]
+            raise InputError(
+                f"constraint {owner!r}: {what} is missing for {', '.join(map(str, missing))}"
+            )
+        return out
+
+    def unit(self, members: Sequence[str]) -> np.ndarray:
+        a = np.zeros(len(self.assets))
+        a[self.assets.get_indexer(list(members))] = 1.0
+        return a
+
+
+def _num(value, owner: str, what: str, *, allow_none: bool = True) -> float | None:
+    if value is None:
+        if allow_none:
+            return None
+        raise InputError(f"constraint {owner!r}: {what} is required")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"constraint {owner!r}: {what} must be a number, got {value!r}") from None
+    if math.isnan(v):
+        raise InputError(f"constraint {owner!r}: {what} is NaN")
+    return v
+
+
+def _minmax(owner: str, lo, hi) -> tuple[float, float]:
+    lo_v = _num(lo, owner, "min")
+    hi_v = _num(hi, owner, "max")
+    if lo_v is None and hi_v is None:
+        raise InputError(f"constraint {owner!r} needs min=, max= or both")
+    lo_f = -math.inf if lo_v is None else lo_v
+    hi_f = math.inf if hi_v is None else hi_v
+    if lo_f > hi_f:
+        raise InputError(f"constraint {owner!r}: min {lo_f:g} is above max {hi_f:g}")
+    return lo_f, hi_f
+
+
+def _freeze(values):
+    """Mappings become read-only Series copies so the dataclass stays value-like."""
+    if isinstance(values, Mapping | pd.Series):
+        return pd.Series(values, dtype=float).copy()
+    return values
+
+
+def _fmt_assets(assets: Sequence[str]) -> str:
+    shown = ", ".join(map(str, list(assets)[:4]))
+    return f"[{shown}{', ...' if len(assets) > 4 else ''}]"
+
+
+# ----------------------------------------------------------------------------- constraint objects
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Weights sum to ``total`` (1.0: fully invested).
+
+    Parameters
+    ----------
+    total : float
+        Sum of weights, decimal of portfolio value.
+    name : str, optional
+        Default ``"budget"``.
+    """
+
+    total: float = 1.0
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name or "budget")
+        object.__setattr__(self, "total", _num(self.total, self.name, "total", allow_none=False))
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        n = len(ctx.assets)
+        return [Row(self.name, self.name, np.ones(n), self.total, self.total)]
+
+
+@dataclass(frozen=True)
+class LongOnly:
+    """Every weight is non-negative."""
+
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name or "long-only")
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        return _bounds_rows(self.name, ctx.assets, np.zeros(len(ctx.assets)), None)
+
+
+def _bounds_rows(name: str, assets: pd.Index, lo, hi) -> list[Piece]:
+    n = len(assets)
+    lo = np.full(n, -np.inf) if lo is None else lo
+    hi = np.full(n, np.inf) if hi is None else hi
+    out: list[Piece] = []
+    for i, asset in enumerate(assets):
+        lo_i = -np.inf if np.isnan(lo[i]) else lo[i]
+        hi_i = np.inf if np.isnan(hi[i]) else hi[i]
+        if np.isfinite(lo_i) or np.isfinite(hi_i):
+            out.append(Bound(name, f"{name} [{asset}]", i, float(lo_i), float(hi_i)))
+    return out
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Per-asset weight bounds ``lower <= w_i <= upper``.
+
+    Parameters
+    ----------
+    lower, upper : float or mapping asset -> float, optional
+        A number applies to every asset; a mapping to the assets it names
+        only. ``None`` leaves that side free. A negative lower bound allows
+        short positions (and lifts the default long-only constraint).
+    name : str, optional
+        Default ``"bounds"``.
+    """
+
+    lower: float | PerAsset | None = None
+    upper: float | PerAsset | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name or "bounds")
+        object.__setattr__(self, "lower", _freeze(self.lower))
+        object.__setattr__(self, "upper", _freeze(self.upper))
+        if self.lower is None and self.upper is None:
+            raise InputError(f"constraint {self.name!r} needs lower=, upper= or both")
+
+    @property
+    def allows_short(self) -> bool:
+        """True when some lower bound is negative."""
+        if self.lower is None:
+            return False
+        if isinstance(self.lower, pd.Series):
+            return bool((self.lower < 0).any())
+        return float(self.lower) < 0
+
+    def lower_vector(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+        lo = ctx.vector(self.lower, self.name, what="lower bound", default=np.nan)
+        hi = ctx.vector(self.upper, self.name, what="upper bound", default=np.nan)
+        both = ~np.isnan(lo) & ~np.isnan(hi) & (lo > hi)
+        if both.any():
+            i = int(np.flatnonzero(both)[0])
+            raise InputError(
+                f"constraint {self.name!r}: lower bound {lo[i]:g} is above upper bound "
+                f"{hi[i]:g} for {ctx.assets[i]}"
+            )
+        return lo, hi
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        lo, hi = self.lower_vector(ctx)
+        return _bounds_rows(self.name, ctx.assets, lo, hi)
+
+
+@dataclass(frozen=True)
+class GroupLimit:
+    """Total weight of a group within ``[min, max]``.
+
+    The group is a tag (``tag="equity"``, needs ``universe=``) or a list of
+    asset ids (``assets=[...]``): equity caps, liquidity floors, sector limits.
+    """
+
+    tag: str | None = None
+    assets: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tag is None) == (self.assets is None):
+            raise InputError(
+                f"GroupLimit {self.name or ''!r} needs exactly one of tag= or assets=".replace(
+                    "'' ", ""
+                )
+            )
+        if self.assets is not None:
+            if isinstance(self.assets, str):
+                object.__setattr__(self, "assets", (self.assets,))
+            object.__setattr__(self, "assets", tuple(map(str, self.assets)))
+            if not self.assets:
+                raise InputError("GroupLimit assets= is empty")
+        default = (
+            f"group {self.tag}" if self.tag is not None else f"group {_fmt_assets(self.assets)}"
+        )
+        object.__setattr__(self, "name", self.name or default)
+        _minmax(self.name, self.min, self.max)
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        lo, hi = _minmax(self.name, self.min, self.max)
+        members = ctx.group(self.tag, self.assets, self.name)
+        return [Row(self.name, self.name, ctx.unit(members), lo, hi)]
+
+
+@dataclass(frozen=True)
+class DeviationBand:
+    """Tactical band around a strategic (policy) portfolio: ``|w - reference| <= width``.
+
+    Parameters
+    ----------
+    reference : mapping asset -> weight
+        Strategic weights; assets not named have reference 0.
+    width : float or mapping asset -> float
+        Half-width of the band (0.05: five points either side). A mapping
+        bands only the assets it names.
+    tag : str, optional
+        When given, the band applies to the tag's total weight against the
+        tag's total reference weight (``width`` must then be a number).
+    """
+
+    reference: PerAsset
+    width: float | PerAsset
+    tag: str | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        default = f"band {self.tag}" if self.tag else "deviation band"
+        object.__setattr__(self, "name", self.name or default)
+        if not isinstance(self.reference, Mapping | pd.Series):
+            raise InputError(f"constraint {self.name!r}: reference must map asset -> weight")
+        object.__setattr__(self, "reference", _freeze(self.reference))
+        object.__setattr__(self, "width", _freeze(self.width))
+        if self.tag is not None and isinstance(self.width, pd.Series):
+            raise InputError(f"constraint {self.name!r}: a band on a tag takes one number width")
+        widths = self.width if isinstance(self.width, pd.Series) else pd.Series([self.width])
+        if (pd.to_numeric(widths, errors="coerce").fillna(-1) < 0).any():
+            raise InputError(f"constraint {self.name!r}: width must be non-negative")
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        ref = ctx.vector(self.reference, self.name, what="reference", default=0.0)
+        if self.tag is not None:
+            a = ctx.unit(ctx.group(self.tag, None, self.name))
+            c, wd = float(a @ ref), float(self.width)
+            return [Row(self.name, self.name, a, c - wd, c + wd)]
+        width = ctx.vector(self.width, self.name, what="width", default=np.nan)
+        lo, hi = ref - width, ref + width
+        return _bounds_rows(self.name, ctx.assets, lo, hi)
+
+
+@dataclass(frozen=True)
+class TurnoverLimit:
+    """``sum_i |w_i - current_i| <= max`` (two-way turnover, decimal of value)."""
+
+    current: PerAsset
+    max: float
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name or "turnover limit")
+        object.__setattr__(self, "current", _freeze(self.current))
+        if _num(self.max, self.name, "max", allow_none=False) < 0:
+            raise InputError(f"constraint {self.name!r}: max must be non-negative")
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        cur = ctx.vector(self.current, self.name, what="current weight", default=0.0)
+        n = len(ctx.assets)
+        return [Norm1(self.name, self.name, cur, np.ones(n), float(self.max))]
+
+
+@dataclass(frozen=True)
+class LeverageLimit:
+    """``sum_i |w_i| <= max`` (gross exposure, 1.0 for an unlevered long-only book)."""
+
+    max: float
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name or "leverage limit")
+        if _num(self.max, self.name, "max", allow_none=False) < 0:
+            raise InputError(f"constraint {self.name!r}: max must be non-negative")
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        n = len(ctx.assets)
+        return [Norm1(self.name, self.name, np.zeros(n), np.ones(n), float(self.max))]
+
+
+@dataclass(frozen=True)
+class TrackingErrorLimit:
+    """Ex-ante tracking error ``sqrt((w - b)' C (w - b)) <= max`` (annualized volatility)."""
+
+    benchmark: PerAsset
+    max: float
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name or "tracking error limit")
+        object.__setattr__(self, "benchmark", _freeze(self.benchmark))
+        if _num(self.max, self.name, "max", allow_none=False) < 0:
+            raise InputError(f"constraint {self.name!r}: max must be non-negative")
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        b = ctx.vector(self.benchmark, self.name, what="benchmark weight", default=0.0)
+        return [RiskLimit(self.name, self.name, b, float(self.max))]
+
+
+@dataclass(frozen=True)
+class ExposureLimit:
+    """Weighted exposure ``sum_i score_i w_i`` within ``[min, max]``.
+
+    ``scores`` must name every asset: an ESG score, a factor beta, a duration.
+    """
+
+    scores: PerAsset
+    min: float | None = None
+    max: float | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name or "exposure limit")
+        object.__setattr__(self, "scores", _freeze(self.scores))
+        _minmax(self.name, self.min, self.max)
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        lo, hi = _minmax(self.name, self.min, self.max)
+        s = ctx.vector(self.scores, self.name, what="score", default=None)
+        if not np.isfinite(s).all():
+            raise InputError(f"constraint {self.name!r}: scores must be finite")
+        return [Row(self.name, self.name, s, lo, hi)]
+
+
+@dataclass(frozen=True)
+class LinearConstraint:
+    """Any ``lower <= A w <= upper``.
+
+    Parameters
+    ----------
+    coefficients : mapping asset -> float, Series, or DataFrame (rows x assets)
+        One row (mapping or Series) or several (DataFrame); assets not named
+        have coefficient 0.
+    lower, upper : float or sequence, optional
+        Bounds per row; ``None`` is unbounded on that side.
+    """
+
+    coefficients: PerAsset | pd.DataFrame
+    lower: float | Sequence[float] | None = None
+    upper: float | Sequence[float] | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name or "linear constraint")
+        coef = self.coefficients
+        if isinstance(coef, Mapping | pd.Series):
+            coef = pd.DataFrame([pd.Series(coef, dtype=float)])
+        if not isinstance(coef, pd.DataFrame):
+            raise InputError(
+                f"constraint {self.name!r}: coefficients must be a mapping or DataFrame"
+            )
+        object.__setattr__(self, "coefficients", coef.astype(float).copy())
+        if self.lower is None and self.upper is None:
+            raise InputError(f"constraint {self.name!r} needs lower=, upper= or both")
+
+    def pieces(self, ctx: Context) -> list[Piece]:
+        coef = self.coefficients.fillna(0.0)
+        ctx.check(coef.columns, self.name)
+        k = len(coef)
+        lo = np.broadcast_to(np.asarray(-np.inf if self.lower is None else self.lower, float), (k,))
+        hi = np.broadcast_to(np.asarray(np.inf if self.upper is None else self.upper, float), (k,))
+        out: list[Piece] = []
+        for j in range(k):
+            a = ctx.vector(coef.iloc[j], self.name, what="coefficient", default=0.0)
+            if lo[j] > hi[j]:
+                raise InputError(f"constraint {self.name!r}: lower above upper in row {j}")
+            label = self.name if k == 1 else f"{self.name} [{coef.index[j]}]"
+            out.append(Row(self.name, label, a, float(lo[j]), float(hi[j])))
+        return out
+
+
+Constraint = (
+    Budget
+    | LongOnly
+    | Bounds
+    | GroupLimit
+    | DeviationBand
+    | TurnoverLimit
+    | LeverageLimit
+    | TrackingErrorLimit
+    | ExposureLimit
+    | LinearConstraint
+)
+
+CONSTRAINT_TYPES = (
+    Budget,
+    LongOnly,
+    Bounds,
+    GroupLimit,
+    DeviationBand,
+    TurnoverLimit,
+    LeverageLimit,
+    TrackingErrorLimit,
+    ExposureLimit,
+    LinearConstraint,
+)
+
+
+def lower_constraint(c, ctx: Context) -> list[Piece]:
+    """Canonical pieces of one constraint object."""
+    return c.pieces(ctx)
+
+
+@dataclass(frozen=True)
+class ConstraintSet:
+    """The constraints of one problem with the defaults applied, lowered to pieces."""
+
+    constraints: tuple
+    pieces: tuple = field(repr=False)
+    budget: float | None
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.constraints]
+
+
+def with_defaults(constraints) -> list:
+    """Add ``Budget(1)`` unless a budget is given, and long-only unless shorts are allowed."""
+    out = list(constraints or [])
+    for c in out:
+        if not isinstance(c, CONSTRAINT_TYPES):
+            raise InputError(
+                f"unknown constraint object {c!r}: use the classes in optimizer.constraints"
+            )
+    if not any(isinstance(c, Budget) for c in out):
+        out.insert(0, Budget(1.0))
+    shorts = any(isinstance(c, Bounds) and c.allows_short for c in out)
+    if not shorts and not any(isinstance(c, LongOnly) for c in out):
+        out.insert(1, LongOnly())
+    names = [c.name for c in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"two constraints share the name {dup[0]!r}: give each a distinct name=")
+    return out
+
+
+def resolve(constraints, assets: pd.Index, universe: Universe | None) -> ConstraintSet:
+    """Apply defaults, check names and lower every constraint to canonical pieces."""
+    cons = with_defaults(constraints)
+    ctx = Context(pd.Index(assets).astype(str), universe)
+    pieces: list[Piece] = []
+    for c in cons:
+        pieces.extend(lower_constraint(c, ctx))
+    budgets = [c.total for c in cons if isinstance(c, Budget)]
+    return ConstraintSet(tuple(cons), tuple(pieces), budgets[0] if len(budgets) == 1 else None)

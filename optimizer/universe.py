@@ -1,0 +1,101 @@
+"""The investable universe: asset ids and their free-form tags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+
+import pandas as pd
+
+from optimizer.errors import InputError
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    close = get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass(frozen=True)
+class Universe:
+    """Asset ids and their tags (``equity``, ``liquid``, ``alternatives``, ...).
+
+    Parameters
+    ----------
+    assets : sequence of str
+        Asset ids, unique, in the order weights are reported.
+    tags : mapping of str to sequence of str, optional
+        Tags of each asset. An asset missing from the mapping has no tags;
+        a key that is not an asset is an error.
+
+    Examples
+    --------
+    >>> uni = Universe(assets=["US_EQ", "BONDS"], tags={"US_EQ": ["equity", "liquid"]})
+    >>> uni.members("equity")
+    ['US_EQ']
+    """
+
+    assets: tuple[str, ...]
+    tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __init__(
+        self, assets: Sequence[str], tags: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        if isinstance(assets, str):
+            raise InputError("Universe assets must be a sequence of asset ids, not one string")
+        ids = tuple(str(a) for a in assets)
+        if not ids:
+            raise InputError("Universe needs at least one asset")
+        seen: set[str] = set()
+        dups = sorted({a for a in ids if a in seen or seen.add(a)})
+        if dups:
+            raise InputError(f"Universe has duplicate asset ids: {', '.join(dups)}")
+        clean: dict[str, tuple[str, ...]] = {}
+        for asset, asset_tags in (tags or {}).items():
+            if str(asset) not in seen:
+                raise InputError(
+                    f"Universe tags name unknown asset {asset!r}{_suggest(asset, ids)}"
+                )
+            if isinstance(asset_tags, str):
+                asset_tags = [asset_tags]
+            clean[str(asset)] = tuple(dict.fromkeys(str(t) for t in asset_tags))
+        object.__setattr__(self, "assets", ids)
+        object.__setattr__(self, "tags", clean)
+
+    @property
+    def index(self) -> pd.Index:
+        """Asset ids as a pandas Index."""
+        return pd.Index(self.assets)
+
+    @property
+    def all_tags(self) -> list[str]:
+        """Every tag used, sorted."""
+        return sorted({t for ts in self.tags.values() for t in ts})
+
+    def tags_of(self, asset: str) -> tuple[str, ...]:
+        """Tags of one asset (empty when it has none)."""
+        self.check_assets([asset], what="tags_of")
+        return self.tags.get(asset, ())
+
+    def members(self, tag: str) -> list[str]:
+        """Assets carrying ``tag``, in universe order.
+
+        Raises
+        ------
+        InputError
+            If no asset carries the tag (names the closest known tag).
+        """
+        out = [a for a in self.assets if tag in self.tags.get(a, ())]
+        if not out:
+            raise InputError(
+                f"unknown tag {tag!r}: no asset carries it{_suggest(tag, self.all_tags)}"
+            )
+        return out
+
+    def check_assets(self, names: Iterable[str], *, what: str) -> None:
+        """Raise an InputError naming every id in ``names`` not in the universe."""
+        known = set(self.assets)
+        bad = [str(n) for n in names if str(n) not in known]
+        if bad:
+            hints = "".join(_suggest(b, self.assets) for b in bad[:1])
+            raise InputError(f"{what} names unknown assets: {', '.join(bad)}{hints}")

@@ -1,0 +1,4 @@
+"""Scenario files, command line, stress tests, backtests and exports.
+
+The only package in trimtab that reads or writes files.
+"""
