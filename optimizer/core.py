@@ -155,6 +155,11 @@ def check_cov(cov, assets: pd.Index | None = None, *, what: str = "cov") -> pd.I
         raise InputError(
             f"{what} is not symmetric: ({cov.index[i]}, {cov.index[j]}) differs from its mirror"
         )
+    try:  # a Cholesky factorization is the cheap proof of PSD
+        np.linalg.cholesky(values + 1e-8 * scale * np.eye(len(values)))
+        return cov.index
+    except np.linalg.LinAlgError:
+        pass
     lam = float(np.linalg.eigvalsh(values).min()) if len(values) else 0.0
     if lam < -1e-8 * scale:
         raise InputError(
@@ -214,8 +219,13 @@ class Objective:
     risk_free_rate : float
         Used with ``sharpe``.
     terms : tuple
-        Further objective terms: objects with ``apply(builder, w_cols, ctx)``
-        and ``key`` (see :mod:`optimizer.terms`).
+        Further objective terms: objects with ``apply(builder, n)`` and
+        ``key`` (see :mod:`optimizer.terms`).
+    homogenize : bool
+        Solve over ``y = t w`` with ``t >= 0`` free and every constraint in
+        its perspective form, then report ``w = y / t``: the constraints hold
+        for the normalized weights whatever scale the objective picks (used by
+        constrained risk budgeting, whose log barrier fixes the scale).
     """
 
     variance: float = 0.0
@@ -223,6 +233,11 @@ class Objective:
     sharpe: bool = False
     risk_free_rate: float = 0.0
     terms: tuple = ()
+    homogenize: bool = False
+
+    @property
+    def homogeneous(self) -> bool:
+        return self.sharpe or self.homogenize
 
 
 # ----------------------------------------------------------------------------- lowering
@@ -316,8 +331,10 @@ def compile_program(
 ) -> Program:
     """Lower an objective and constraint set to a canonical program."""
     n = len(rm.assets) if rm is not None else len(mu)
-    b = Builder(n, homogenize=objective.sharpe)
+    b = Builder(n, homogenize=objective.homogeneous)
     pieces = list(cset.pieces) + list(extra)
+    if objective.homogenize and not objective.sharpe:
+        b.add("nonneg", -np.ones((1, 1)), [b.t_index], [0.0], homogeneous=False)
     if objective.sharpe:
         t = b.t_index
         excess = np.concatenate([mu, [-objective.risk_free_rate]])
@@ -365,9 +382,9 @@ def resolved(constraints, assets: pd.Index, universe: Universe | None) -> Constr
     items = list(constraints or [])
     key = (tuple(id(c) for c in items), tuple(assets), id(universe))
     # the value keeps the objects alive so that their ids cannot be reused
-    return _remember(
-        _CSET_CACHE, key, lambda: (items, universe, resolve(items, assets, universe))
-    )[2]
+    return _remember(_CSET_CACHE, key, lambda: (items, universe, resolve(items, assets, universe)))[
+        2
+    ]
 
 
 def compiled(objective: Objective, cset, rm, mu, extra=()) -> Program:
@@ -381,6 +398,7 @@ def compiled(objective: Objective, cset, rm, mu, extra=()) -> Program:
         id(rm),
         objective.variance,
         objective.sharpe,
+        objective.homogenize,
         objective.risk_free_rate,
         mu.tobytes() if objective.sharpe else None,
         tuple(t.key for t in objective.terms),
@@ -568,7 +586,7 @@ def solve_portfolio(
     n = len(assets)
 
     def weights_of(out: Outcome) -> np.ndarray:
-        if objective.sharpe:
+        if objective.homogeneous:
             t = out.x[n]
             return out.x[:n] / t if t > 0 else np.full(n, np.nan)
         return out.x[:n]
@@ -594,12 +612,9 @@ def solve_portfolio(
         raise SolverError("every solver in the chain failed", attempts)
     w = clean_weights(weights_of(winner), pieces, rm)
     checks = verify(pieces, w, rm)
-    dual_scale = 1.0
-    if objective.sharpe:
-        # duals of the homogenized problem are not in objective units: report binding sides only
-        dual_scale = float("nan")
-    bind = binding(prog, winner, pieces, w, rm, scale=dual_scale)
-    if objective.sharpe:
+    bind = binding(prog, winner, pieces, w, rm)
+    if objective.homogeneous:
+        # duals of the homogenized problem are not in the objective's units
         bind = tuple({**b_, "shadow_price": None} for b_ in bind)
     t3 = time.perf_counter()
     return make_allocation(

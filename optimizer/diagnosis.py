@@ -225,9 +225,7 @@ def elastic(pieces: Sequence, n: int, rm, *, attempts=()) -> InfeasibleError | S
         dual = con.dual_value
         if nm is not None and dual is not None and float(np.max(np.abs(dual))) > 1e-6:
             tight[nm] += float(np.max(np.abs(dual)))
-    conflict = list(
-        dict.fromkeys([names[j] for j in np.flatnonzero(slack > 1e-7)] + list(tight))
-    )
+    conflict = list(dict.fromkeys([names[j] for j in np.flatnonzero(slack > 1e-7)] + list(tight)))
     # How much each conflicting constraint must give if it alone is relaxed.
     alone: list[tuple[str, float]] = []
     for nm in conflict:

@@ -385,35 +385,110 @@ def _scs(prog: Program, tol: float) -> Outcome:
 def _proxqp(prog: Program, tol: float) -> Outcome:
     if not prog.is_qp:
         return Outcome("PROXQP", "error", error="ProxQP takes only QPs (no cones)")
-    qp, _ = proxqp_setup(prog, tol)
-    qp.solve()
-    return proxqp_outcome(qp, prog)
+    dense = ProxQP(prog, tol)
+    return dense.solve()
 
 
-def proxqp_setup(prog: Program, tol: float):
-    """A dense ProxQP problem for ``prog`` (kept by callers that warm-start)."""
-    import proxsuite
+class ProxQP:
+    """A program held by ProxQP's dense backend, for warm-started re-solves.
 
-    n_eq, n_in = prog.sizes()
-    A = prog.A.toarray()
-    H = prog.P.toarray()
-    qp = proxsuite.proxqp.dense.QP(prog.A.shape[1], n_eq, n_in)
-    qp.settings.eps_abs = tol
-    qp.settings.eps_rel = 0.0
-    qp.settings.verbose = False
-    qp.settings.max_iter = 100_000
-    C = A[n_eq:]
-    u = prog.b[n_eq:]
-    qp.init(
-        H,
-        prog.q,
-        A[:n_eq] if n_eq else None,
-        prog.b[:n_eq] if n_eq else None,
-        C if n_in else None,
-        np.full(n_in, -1e30) if n_in else None,
-        u if n_in else None,
-    )
-    return qp, (n_eq, n_in)
+    Inequality rows with a single non-zero become box constraints on their
+    variable (ProxQP handles those cheaply); the others stay general rows.
+    ``set_row_bound(row, value)`` changes the constant of one row of the
+    program (say a target return) before the next ``solve()``, which starts
+    from the previous solution (Bambade et al. 2022, "PROX-QP: Yet another
+    quadratic programming solver for robotics and beyond").
+    """
+
+    def __init__(self, prog: Program, tol: float = 1e-9) -> None:
+        import proxsuite
+
+        self.prog = prog
+        n_eq, n_in = prog.sizes()
+        nx = prog.A.shape[1]
+        A = prog.A.tocsr()
+        ineq = A[n_eq:]
+        counts = np.diff(ineq.indptr)
+        single = np.flatnonzero(counts == 1)
+        general = np.flatnonzero(counts != 1)
+        lo_box = np.full(nx, -1e20)
+        hi_box = np.full(nx, 1e20)
+        self.box_rows: list[tuple[int, int, float]] = []  # (row, variable, coefficient)
+        for r in single:
+            var = int(ineq.indices[ineq.indptr[r]])
+            coef = float(ineq.data[ineq.indptr[r]])
+            self.box_rows.append((n_eq + int(r), var, coef))
+        self.general = general
+        self.n_eq, self.n_in = n_eq, n_in
+        self.b = prog.b.copy()
+        self._fill_box(lo_box, hi_box)
+        qp = proxsuite.proxqp.dense.QP(nx, n_eq, len(general), True)
+        qp.settings.eps_abs = tol
+        qp.settings.eps_rel = 0.0
+        qp.settings.verbose = False
+        qp.settings.max_iter = 100_000
+        # ProxQP may keep views of what it is given: hold every array on self
+        self._data = (
+            np.ascontiguousarray(prog.P.toarray()),
+            np.ascontiguousarray(prog.q, dtype=float),
+            np.ascontiguousarray(A[:n_eq].toarray()) if n_eq else None,
+            np.ascontiguousarray(self.b[:n_eq]) if n_eq else None,
+            np.ascontiguousarray(ineq[general].toarray()) if len(general) else None,
+            np.full(len(general), -1e20) if len(general) else None,
+            np.ascontiguousarray(self.b[n_eq:][general]) if len(general) else None,
+            self.lo_box,
+            self.hi_box,
+        )
+        qp.init(*self._data)
+        self.qp = qp
+        self.row_of_general = {n_eq + int(r): j for j, r in enumerate(general)}
+        self.box_of_row = {row: (var, coef) for row, var, coef in self.box_rows}
+
+    def _fill_box(self, lo_box: np.ndarray, hi_box: np.ndarray) -> None:
+        for row, var, coef in self.box_rows:
+            bound = self.b[row] / coef
+            if coef > 0:
+                hi_box[var] = min(hi_box[var], bound)
+            else:
+                lo_box[var] = max(lo_box[var], bound)
+        self.lo_box, self.hi_box = lo_box, hi_box
+
+    def set_row_bound(self, row: int, value: float) -> None:
+        """Set ``b[row]`` (an inequality row of a general constraint)."""
+        if row not in self.row_of_general:
+            raise KeyError(f"row {row} is not a general inequality row")
+        self.b[row] = value
+        self._u = np.ascontiguousarray(self.b[self.n_eq :][self.general])
+        self.qp.update(u=self._u, update_preconditioner=False)
+
+    def solve(self) -> Outcome:
+        import proxsuite
+
+        start = time.perf_counter()
+        self.qp.solve()
+        # warm start from here on (asking for it before a first result crashes ProxQP 0.8)
+        self.qp.settings.initial_guess = (
+            proxsuite.proxqp.InitialGuess.WARM_START_WITH_PREVIOUS_RESULT
+        )
+        out = proxqp_outcome(self.qp, self.prog, time.perf_counter() - start)
+        if out.x is not None:
+            out.z = self._duals()
+        return out
+
+    def _duals(self) -> np.ndarray:
+        """Duals on the program's rows (non-negative on inequality rows)."""
+        res = self.qp.results
+        z = np.zeros(self.prog.A.shape[0])
+        z[: self.n_eq] = -np.asarray(res.y)
+        zin = np.asarray(res.z)
+        ng = len(self.general)
+        z[self.n_eq + self.general] = np.maximum(zin[:ng], 0.0)
+        zbox = zin[ng:]
+        for row, var, coef in self.box_rows:
+            # ProxQP's box dual is positive at the upper bound, negative at the lower
+            val = zbox[var] if coef > 0 else -zbox[var]
+            z[row] = max(val, 0.0) * abs(coef)
+        return z
 
 
 def proxqp_outcome(qp, prog: Program, seconds: float = 0.0) -> Outcome:
@@ -434,9 +509,8 @@ def proxqp_outcome(qp, prog: Program, seconds: float = 0.0) -> Outcome:
     if not status.startswith("optimal"):
         return Outcome("PROXQP", status, seconds=seconds)
     x = np.array(qp.results.x)
-    z = np.concatenate([np.array(qp.results.y), np.array(qp.results.z)])
     obj = 0.5 * x @ (prog.P @ x) + prog.q @ x
-    return Outcome("PROXQP", status, x, z, float(obj), seconds=seconds)
+    return Outcome("PROXQP", status, x, None, float(obj), seconds=seconds)
 
 
 _SOLVERS = {"CLARABEL": _clarabel, "OSQP": _osqp, "SCS": _scs, "PROXQP": _proxqp}
