@@ -1,8 +1,24 @@
-"""trimtab's convex core: universe, constraints, compile/solve/verify, rebalance.
+"""trimtab's convex core: universe, constraints, compile/solve/verify.
 
 This package imports neither ``models`` nor ``scenarios``.
+
+>>> from optimizer import Universe, constraints, Allocation, InputError
 """
 
+from optimizer import constraints
+from optimizer.allocation import Allocation, Frontier
 from optimizer.errors import InfeasibleError, InputError, SolverError, TrimtabError
+from optimizer.riskmodel import FactorCovariance
+from optimizer.universe import Universe
 
-__all__ = ["InfeasibleError", "InputError", "SolverError", "TrimtabError"]
+__all__ = [
+    "Allocation",
+    "FactorCovariance",
+    "Frontier",
+    "InfeasibleError",
+    "InputError",
+    "SolverError",
+    "TrimtabError",
+    "Universe",
+    "constraints",
+]

@@ -126,10 +126,13 @@ def precheck(pieces: Sequence, n: int, *, budget: float | None, assets=None) -> 
         if not isinstance(p, Row) or p is None or p.name == budget_name:
             continue
         low, high = _range(p.coef, lo, hi, budget)
-        members = np.flatnonzero(p.coef)
-        limiting = [lo_by[i] for i in members if lo_by[i]] + [hi_by[i] for i in members if hi_by[i]]
-        limiting = list(dict.fromkeys(limiting)) + ([budget_name] if budget is not None else [])
+        pos, neg = np.flatnonzero(p.coef > 0), np.flatnonzero(p.coef < 0)
+        budget_part = [budget_name] if budget is not None else []
+        # what caps a floor: upper bounds of positive members, lower bounds of negative ones
+        caps_floor = [hi_by[i] for i in pos] + [lo_by[i] for i in neg]
+        caps_cap = [lo_by[i] for i in pos] + [hi_by[i] for i in neg]
         if p.lo > high + TOL:
+            limiting = list(dict.fromkeys(x for x in caps_floor if x)) + budget_part
             gap = p.lo - high
             raise InfeasibleError(
                 f"'{p.name}' needs at least {p.lo:.4g} but at most {high:.4g} is reachable "
@@ -145,6 +148,7 @@ def precheck(pieces: Sequence, n: int, *, budget: float | None, assets=None) -> 
                 ],
             )
         if p.hi < low - TOL:
+            limiting = list(dict.fromkeys(x for x in caps_cap if x)) + budget_part
             gap = low - p.hi
             raise InfeasibleError(
                 f"'{p.name}' allows at most {p.hi:.4g} but at least {low:.4g} is forced "

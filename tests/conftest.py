@@ -32,6 +32,18 @@ def french_monthly() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def french_industries(french_monthly: pd.DataFrame) -> pd.DataFrame:
     """The 12 industry portfolios' monthly returns."""
-    cols = ["NoDur", "Durbl", "Manuf", "Enrgy", "Chems", "BusEq",
-            "Telcm", "Utils", "Shops", "Hlth", "Money", "Other"]
+    cols = [
+        "NoDur",
+        "Durbl",
+        "Manuf",
+        "Enrgy",
+        "Chems",
+        "BusEq",
+        "Telcm",
+        "Utils",
+        "Shops",
+        "Hlth",
+        "Money",
+        "Other",
+    ]
     return french_monthly[cols]
