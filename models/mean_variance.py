@@ -478,6 +478,10 @@ def _qp_sweep(mu_s, cov, targets, indices, *, constraints, universe, solvers) ->
         dense = ProxQP(prog)
     except Exception:  # the sweep is an optimization; the chain remains
         return {}
+    if target_row not in dense.row_of_general:
+        # mu with a single non-zero entry makes the target row a box bound in ProxQP,
+        # whose constant set_row_bound cannot change: leave the points to the chain
+        return {}
     out: dict[int, Allocation] = {}
     n = len(assets)
     for i in indices:

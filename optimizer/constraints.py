@@ -15,6 +15,7 @@ Weights are decimals (0.05 is 5%) of the portfolio's value.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -162,11 +163,31 @@ def _minmax(owner: str, lo, hi) -> tuple[float, float]:
     return lo_f, hi_f
 
 
-def _freeze(values):
+def _freeze(values, owner: str | None = None, what: str = "values"):
     """Mappings become read-only Series copies so the dataclass stays value-like."""
     if isinstance(values, Mapping | pd.Series):
-        return pd.Series(values, dtype=float).copy()
+        try:
+            return pd.Series(values, dtype=float).copy()
+        except (TypeError, ValueError):
+            raise InputError(
+                f"constraint {owner!r}: {what} must map asset ids to numbers"
+            ) from None
     return values
+
+
+def _per_asset(value, owner: str, what: str):
+    """``None``, a number (not NaN) or a mapping asset -> number, frozen."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # numpy scalars too
+        if math.isnan(float(value)):
+            raise InputError(f"constraint {owner!r}: {what} is NaN")
+        return float(value)
+    if isinstance(value, Mapping | pd.Series):
+        return _freeze(value, owner, what)
+    raise InputError(
+        f"constraint {owner!r}: {what} must be a number or a mapping asset -> number, got {value!r}"
+    )
 
 
 def _fmt_assets(assets: Sequence[str]) -> str:
@@ -247,8 +268,8 @@ class Bounds:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "bounds")
-        object.__setattr__(self, "lower", _freeze(self.lower))
-        object.__setattr__(self, "upper", _freeze(self.upper))
+        object.__setattr__(self, "lower", _per_asset(self.lower, self.name, "lower bound"))
+        object.__setattr__(self, "upper", _per_asset(self.upper, self.name, "upper bound"))
         if self.lower is None and self.upper is None:
             raise InputError(f"constraint {self.name!r} needs lower=, upper= or both")
 
@@ -343,12 +364,15 @@ class DeviationBand:
         object.__setattr__(self, "name", self.name or default)
         if not isinstance(self.reference, Mapping | pd.Series):
             raise InputError(f"constraint {self.name!r}: reference must map asset -> weight")
-        object.__setattr__(self, "reference", _freeze(self.reference))
-        object.__setattr__(self, "width", _freeze(self.width))
+        object.__setattr__(self, "reference", _freeze(self.reference, self.name, "reference"))
+        object.__setattr__(self, "width", _freeze(self.width, self.name, "width"))
         if self.tag is not None and isinstance(self.width, pd.Series):
             raise InputError(f"constraint {self.name!r}: a band on a tag takes one number width")
         widths = self.width if isinstance(self.width, pd.Series) else pd.Series([self.width])
-        if (pd.to_numeric(widths, errors="coerce").fillna(-1) < 0).any():
+        numeric = pd.to_numeric(widths, errors="coerce")
+        if numeric.isna().any():
+            raise InputError(f"constraint {self.name!r}: width must be a number, not NaN")
+        if (numeric < 0).any():
             raise InputError(f"constraint {self.name!r}: width must be non-negative")
 
     def pieces(self, ctx: Context) -> list[Piece]:
@@ -372,7 +396,7 @@ class TurnoverLimit:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "turnover limit")
-        object.__setattr__(self, "current", _freeze(self.current))
+        object.__setattr__(self, "current", _freeze(self.current, self.name, "current"))
         if _num(self.max, self.name, "max", allow_none=False) < 0:
             raise InputError(f"constraint {self.name!r}: max must be non-negative")
 
@@ -409,7 +433,7 @@ class TrackingErrorLimit:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "tracking error limit")
-        object.__setattr__(self, "benchmark", _freeze(self.benchmark))
+        object.__setattr__(self, "benchmark", _freeze(self.benchmark, self.name, "benchmark"))
         if _num(self.max, self.name, "max", allow_none=False) < 0:
             raise InputError(f"constraint {self.name!r}: max must be non-negative")
 
@@ -432,7 +456,7 @@ class ExposureLimit:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "exposure limit")
-        object.__setattr__(self, "scores", _freeze(self.scores))
+        object.__setattr__(self, "scores", _freeze(self.scores, self.name, "scores"))
         _minmax(self.name, self.min, self.max)
 
     def pieces(self, ctx: Context) -> list[Piece]:
@@ -465,14 +489,44 @@ class LinearConstraint:
         object.__setattr__(self, "name", self.name or "linear constraint")
         coef = self.coefficients
         if isinstance(coef, Mapping | pd.Series):
-            coef = pd.DataFrame([pd.Series(coef, dtype=float)])
+            row = _freeze(coef, self.name, "coefficients")
+            if row.isna().any():
+                bad = ", ".join(map(str, row.index[row.isna()]))
+                raise InputError(f"constraint {self.name!r}: coefficient is NaN for {bad}")
+            coef = pd.DataFrame([row])
         if not isinstance(coef, pd.DataFrame):
             raise InputError(
                 f"constraint {self.name!r}: coefficients must be a mapping or DataFrame"
             )
-        object.__setattr__(self, "coefficients", coef.astype(float).copy())
+        try:
+            coef = coef.astype(float).copy()
+        except (TypeError, ValueError):
+            raise InputError(f"constraint {self.name!r}: coefficients must be numbers") from None
+        object.__setattr__(self, "coefficients", coef)
         if self.lower is None and self.upper is None:
             raise InputError(f"constraint {self.name!r} needs lower=, upper= or both")
+        k = len(coef)
+        sides = {}
+        for what, value, default in (("lower", self.lower, -np.inf), ("upper", self.upper, np.inf)):
+            try:
+                arr = np.asarray(default if value is None else value, dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"constraint {self.name!r}: {what} must be a number or one number per row, "
+                    f"got {value!r}"
+                ) from None
+            if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != k):
+                raise InputError(
+                    f"constraint {self.name!r}: {what} has {arr.size} values for {k} rows"
+                )
+            if np.isnan(arr).any():
+                raise InputError(f"constraint {self.name!r}: {what} is NaN")
+            sides[what] = np.broadcast_to(arr, (k,))
+        bad_rows = np.flatnonzero(sides["lower"] > sides["upper"])
+        if bad_rows.size:
+            raise InputError(
+                f"constraint {self.name!r}: lower above upper in row {coef.index[bad_rows[0]]}"
+            )
 
     def pieces(self, ctx: Context) -> list[Piece]:
         coef = self.coefficients.fillna(0.0)

@@ -41,6 +41,10 @@ from optimizer.universe import Universe
 FEAS_TOL = 1e-7
 #: A constraint side is reported binding when its slack is below this.
 BINDING_TOL = 1e-6
+#: Relative tolerance on the stationarity residual ``Px + q + A'z`` of a solver's answer
+#: (looser for an answer the solver itself calls inaccurate).
+KKT_TOL = 1e-6
+KKT_TOL_INACCURATE = 1e-4
 
 
 # ----------------------------------------------------------------------------- risk model
@@ -452,6 +456,28 @@ def verify(pieces: Sequence[Piece], w: np.ndarray, rm: RiskModel | None, tol: fl
     return checks
 
 
+def stationary(prog: Program, out: Outcome) -> bool:
+    """The cheap KKT check: the solver's pair satisfies ``Px + q + A'z = 0``.
+
+    Every solver of the chain returns duals ``z`` with this sign convention
+    (Clarabel, SCS: ``b - Ax in K``; OSQP: ``l <= Ax <= u``). It catches an
+    answer called optimal that is not, such as a huge feasible ``x`` returned
+    for an unbounded LP. Skipped when the solver gave no duals.
+    """
+    if out.x is None or out.z is None or len(out.z) != prog.A.shape[0]:
+        return True
+    px = prog.P @ out.x
+    atz = prog.A.T @ out.z
+    resid = float(np.abs(px + prog.q + atz).max(initial=0.0))
+    size = max(
+        float(np.abs(px).max(initial=0.0)),
+        float(np.abs(prog.q).max(initial=0.0)),
+        float(np.abs(atz).max(initial=0.0)),
+    )
+    tol = KKT_TOL if out.status == "optimal" else KKT_TOL_INACCURATE
+    return resid <= tol * (1.0 + size)
+
+
 def binding(prog: Program, out: Outcome, pieces, w, rm, *, scale: float = 1.0) -> tuple:
     """Binding constraint sides with their shadow prices (duals of the solver)."""
     slack_of: dict[tuple[str, str], float] = {}
@@ -594,6 +620,11 @@ def solve_portfolio(
     def accept(out: Outcome) -> bool:
         w = weights_of(out)
         if not np.isfinite(w).all():
+            return False
+        # Objectives with extra terms (risk budgeting's log barrier, CVaR) are left to their
+        # models' own checks: risk_parity diagnoses an unbounded barrier (a perfect hedge)
+        # from the answer the solver returns.
+        if not objective.terms and not stationary(prog, out):
             return False
         return all(c["ok"] for c in verify(pieces, w, rm).values())
 

@@ -263,7 +263,9 @@ _CLARABEL_STATUS = {
     "AlmostDualInfeasible": "unbounded",
     "MaxIterations": "max_iter",
     "MaxTime": "max_iter",
-    "InsufficientProgress": "optimal_inaccurate",
+    # no certificate: the iterate may be far from optimal (an unbounded LP ends here),
+    # so it is a failure and the chain moves on (cvxpy maps it to SOLVER_ERROR too)
+    "InsufficientProgress": "error",
     "NumericalError": "error",
 }
 
@@ -291,10 +293,12 @@ def _clarabel(prog: Program, tol: float) -> Outcome:
     settings.presolve_enable = False
     P = prog.P_upper
     sol = clarabel.DefaultSolver(P, prog.q, prog.A, prog.b, cones, settings).solve()
-    status = _CLARABEL_STATUS.get(str(sol.status).split(".")[-1], "error")
+    raw = str(sol.status).split(".")[-1]
+    status = _CLARABEL_STATUS.get(raw, "error")
     x = np.asarray(sol.x) if status.startswith("optimal") else None
     z = np.asarray(sol.z) if status.startswith("optimal") else None
-    return Outcome("CLARABEL", status, x, z, float(sol.obj_val))
+    error = f"Clarabel status {raw}" if status == "error" else None
+    return Outcome("CLARABEL", status, x, z, float(sol.obj_val), error=error)
 
 
 def _osqp(prog: Program, tol: float) -> Outcome:
@@ -479,15 +483,18 @@ class ProxQP:
         """Duals on the program's rows (non-negative on inequality rows)."""
         res = self.qp.results
         z = np.zeros(self.prog.A.shape[0])
-        z[: self.n_eq] = -np.asarray(res.y)
+        # ProxQP's stationarity is Hx + g + A'y + C'z = 0, the same convention as the
+        # chain's solvers (Px + q + A'z = 0): its equality duals are ours as they are
+        z[: self.n_eq] = np.asarray(res.y)
         zin = np.asarray(res.z)
         ng = len(self.general)
         z[self.n_eq + self.general] = np.maximum(zin[:ng], 0.0)
         zbox = zin[ng:]
         for row, var, coef in self.box_rows:
-            # ProxQP's box dual is positive at the upper bound, negative at the lower
+            # ProxQP's box dual is positive at the upper bound, negative at the lower; it
+            # prices the bound x <= b/coef, so the row coef * x <= b gets it divided by |coef|
             val = zbox[var] if coef > 0 else -zbox[var]
-            z[row] = max(val, 0.0) * abs(coef)
+            z[row] = max(val, 0.0) / abs(coef)
         return z
 
 

@@ -1,0 +1,784 @@
+"""Risk parity and risk budgeting portfolios.
+
+A portfolio ``w`` (n) with covariance ``C`` (n x n) has volatility
+``sigma = sqrt(w'Cw)`` and Euler risk contributions ``RC_i = w_i (Cw)_i / sigma``,
+which sum to ``sigma``. Risk budgeting asks for ``RC_i = b_i sigma`` with
+positive budgets ``b`` summing to one; risk parity (equal risk contribution)
+is ``b_i = 1/n``.
+
+Unconstrained (fully invested, long-only) the answer is unique and follows
+from the strictly convex problem (Spinu 2013; Roncalli 2013)::
+
+    minimize_x  1/2 x'Cx - sum_i b_i log x_i      over x > 0
+
+whose stationarity condition ``x_i (Cx)_i = b_i`` is exactly the budget
+condition; ``w = x / sum(x)``. :func:`risk_parity` solves it by Newton's
+method with backtracking (one Cholesky factorization of the Hessian
+``C + diag(b / x^2)`` per step, a handful of steps from an inverse-volatility
+start), to a relative risk-contribution error of about 1e-12.
+
+With a policy's constraints (bounds, groups, bands, exposures, ...) exact
+budgets are in general impossible. The constrained problem is the same log
+barrier over the cone spanned by the feasible weights, solved by the convex
+core as an exponential-cone program in homogenized form (the constraints hold
+exactly for the normalized weights), then polished by Newton's method on the
+face of the constraints that bind. The result carries a note when the
+realized risk shares differ from the budgets.
+
+References
+----------
+F. Spinu (2013), "An algorithm for computing risk parity weights", SSRN 2297383.
+T. Roncalli (2013), *Introduction to Risk Parity and Budgeting*, Chapman & Hall.
+S. Boyd and L. Vandenberghe (2004), *Convex Optimization*, sections 9.5 (Newton's
+method, backtracking) and 10.2 (equality-constrained Newton).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import LinAlgError, cho_factor, cho_solve, lapack
+from scipy.optimize import nnls
+
+from optimizer.allocation import Allocation
+from optimizer.constraints import Bound, Budget, LongOnly, Row
+from optimizer.core import (
+    BINDING_TOL,
+    Objective,
+    RiskModel,
+    align,
+    chain_of,
+    make_allocation,
+    piece_limits,
+    piece_value,
+    resolved,
+    risk_model,
+    solve_portfolio,
+    verify,
+)
+from optimizer.errors import InputError, SolverError
+from optimizer.terms import LogBarrierTerm
+from optimizer.universe import Universe
+
+__all__ = ["risk_parity"]
+
+#: The Newton path's answer is accepted when the relative risk-contribution
+#: spread ``max_i |RC_i / (b_i sigma) - 1|`` is at most this (or ``tol``).
+ACCEPT_SPREAD = 1e-10
+#: On the constrained path, realized risk shares further than this (relative)
+#: from the budgets are reported in a note.
+BUDGET_NOTE_TOL = 1e-6
+#: Armijo sufficient-decrease fraction and the Newton decrement (squared)
+#: under which full steps are taken without a line search.
+_ARMIJO = 0.25
+_FULL_STEP_LAMBDA2 = 1e-10
+#: Most Jacobi sweeps that improve the inverse-volatility start (each costs
+#: one product with the covariance; they stop as soon as one does not halve
+#: the spread).
+_JACOBI_SWEEPS = 3
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+@dataclass
+class _Newton:
+    """Outcome of a Newton solve: ``x`` (unnormalized), its spread, iterations."""
+
+    x: np.ndarray
+    spread: float
+    iterations: int
+    converged: bool
+    reason: str = ""
+
+
+def _spread(x: np.ndarray, cx: np.ndarray, b: np.ndarray) -> float:
+    """``max_i |x_i (Cx)_i / (b_i x'Cx) - 1|`` (``b`` sums to one)."""
+    r = x * cx
+    total = r.sum()
+    if not (total > 0 and np.isfinite(total)):
+        return math.inf
+    return float(np.max(np.abs(r / (b * total) - 1.0)))
+
+
+class _Hessian:
+    """Solves ``(C + diag(h)) z = g`` for the risk model's ``C``.
+
+    * Factor form ``C = G G' + diag(d)``: the Woodbury identity, O(n k^2).
+    * Dense, small (n < 200): one Cholesky factorization (LAPACK ``potrf``)
+      in a work buffer.
+    * Dense, large: conjugate gradients preconditioned by the diagonal
+      (O(n^2) per iteration). Near the solution the preconditioned Hessian
+      ``I + D^-1/2 C D^-1/2`` (``D = diag(b / x^2)``, ``D x = C x``) has its
+      eigenvalues in ``[1, 2]`` when the correlations are non-negative (the
+      Perron vector is ``D^1/2 x``), so a few iterations suffice; when they do
+      not (or on breakdown) the step falls back to the Cholesky solve.
+    """
+
+    #: Dense size from which conjugate gradients are tried first.
+    CG_MIN_N = 200
+    #: Most conjugate-gradient iterations before falling back to Cholesky.
+    CG_MAX_ITER = 80
+
+    def __init__(self, rm: RiskModel) -> None:
+        self.rm = rm
+        self.cg_iterations = 0
+        self.factorizations = 0
+        if rm.kind == "factor":
+            self.G, self.d = rm.G, rm.d
+            self.k = self.G.shape[1]
+        else:
+            self.C = rm.dense
+            self.cdiag = np.diag(self.C).copy()
+            self.work: np.ndarray | None = None
+
+    def times(self, v: np.ndarray) -> np.ndarray:
+        return self.rm.times(v)
+
+    def diagonal(self) -> np.ndarray:
+        if self.rm.kind == "factor":
+            return np.einsum("ij,ij->i", self.G, self.G) + self.d
+        return self.cdiag.copy()
+
+    def solve(self, h: np.ndarray, g: np.ndarray, rtol: float = 0.0) -> np.ndarray | None:
+        """``(C + diag(h))^-1 g`` to a relative residual ``rtol`` (None on failure)."""
+        if self.rm.kind == "factor":
+            dd = self.d + h
+            gd = g / dd
+            gs = self.G / dd[:, None]
+            small = np.eye(self.k) + self.G.T @ gs
+            try:
+                fac = cho_factor(small, check_finite=False)
+            except LinAlgError:
+                return None
+            return gd - gs @ cho_solve(fac, self.G.T @ gd, check_finite=False)
+        if len(g) >= self.CG_MIN_N and rtol > 0:
+            z = self._cg(h, g, rtol)
+            if z is not None:
+                return z
+        return self._cholesky(h, g)
+
+    def _cg(self, h: np.ndarray, g: np.ndarray, rtol: float) -> np.ndarray | None:
+        c = self.C
+        pinv = 1.0 / (self.cdiag + h)
+        z = np.zeros_like(g)
+        r = g.copy()
+        s = pinv * r
+        p = s.copy()
+        rs = float(r @ s)
+        stop = (rtol * float(np.linalg.norm(g))) ** 2
+        for _ in range(self.CG_MAX_ITER):
+            self.cg_iterations += 1
+            q = c @ p + h * p
+            pq = float(p @ q)
+            if not pq > 0:
+                return None
+            alpha = rs / pq
+            z += alpha * p
+            r -= alpha * q
+            if float(r @ r) <= stop:
+                return z
+            s = pinv * r
+            rs_new = float(r @ s)
+            p *= rs_new / rs
+            p += s
+            rs = rs_new
+        return None
+
+    def _cholesky(self, h: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+        self.factorizations += 1
+        n = len(g)
+        if self.work is None:
+            self.work = np.empty_like(self.C)
+        work = self.work
+        np.copyto(work, self.C)
+        work.flat[:: n + 1] += h
+        # ``work`` is symmetric, so its transpose is the same matrix in Fortran
+        # order: LAPACK factors it in place, without a copy.
+        fac, info = lapack.dpotrf(work.T, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            return None
+        z, info = lapack.dpotrs(fac, g, lower=0)
+        return z if info == 0 else None
+
+
+def _spinu_newton(hess: _Hessian, b: np.ndarray, *, tol: float, max_iter: int) -> _Newton:
+    """Newton's method on ``min 1/2 x'Cx - b' log x`` (Spinu 2013).
+
+    Parameters
+    ----------
+    hess : _Hessian
+        The covariance, shape (n, n), as products and Hessian solves.
+    b : numpy.ndarray, shape (n,)
+        Positive budgets summing to one.
+    tol : float
+        Stop when the relative risk-contribution spread is at most ``tol``.
+    max_iter : int
+        Most Newton steps.
+
+    Notes
+    -----
+    Start: ``x0 ∝ sqrt(b) / sigma`` (inverse volatility, exact for a diagonal
+    covariance), scaled along its ray to the minimum, ``x0'Cx0 = 1``. Step:
+    ``dx = -(C + diag(b/x^2))^-1 (Cx - b/x)``, shortened to keep ``x > 0``
+    (never more than 99% of the way to the boundary) and then backtracked
+    until the Armijo condition holds (Boyd and Vandenberghe 2004, 9.5). Near
+    the solution (Newton decrement below 1e-5) the full step is taken: the
+    convergence is then quadratic. The iterations also stop when they stall
+    at the rounding level.
+    """
+    diag = hess.diagonal()
+    x = np.sqrt(b / diag)
+    cx = hess.times(x)
+    if not float(x @ cx) > 0:  # a long-only portfolio without risk: no solution
+        return _Newton(x, math.inf, 0, False, "the start has zero variance")
+    s = math.sqrt(1.0 / float(x @ cx))
+    x *= s
+    cx *= s
+    spread = _spread(x, cx, b)
+    for _ in range(_JACOBI_SWEEPS):
+        # every x_i solves its own budget equation with the others held fixed
+        a = cx - diag * x
+        xj = 2.0 * b / (a + np.sqrt(a * a + 4.0 * diag * b))
+        cxj = hess.times(xj)
+        if not float(xj @ cxj) > 0:
+            break
+        s = math.sqrt(1.0 / float(xj @ cxj))
+        xj *= s
+        cxj *= s
+        sj = _spread(xj, cxj, b)
+        if not sj < 0.5 * spread:
+            break
+        x, cx, spread = xj, cxj, sj
+    f = 0.5 * float(x @ cx) - float(b @ np.log(x))
+    best, stalled = spread, 0
+    for it in range(max_iter):
+        if spread <= tol:
+            return _Newton(x, spread, it, True)
+        g = cx - b / x
+        dx = hess.solve(b / (x * x), g, rtol=min(0.1, spread))
+        if dx is None or not np.isfinite(dx).all():
+            return _Newton(x, spread, it, False, "the Hessian could not be factored")
+        dx = -dx
+        lam2 = -float(g @ dx)
+        step = 1.0
+        neg = dx < 0
+        if neg.any():
+            step = min(1.0, 0.99 * float(np.min(x[neg] / -dx[neg])))
+        if lam2 > _FULL_STEP_LAMBDA2 or step < 1.0:
+            for _ in range(60):
+                xn = x + step * dx
+                cxn = hess.times(xn)
+                fn = 0.5 * float(xn @ cxn) - float(b @ np.log(xn))
+                if fn <= f - _ARMIJO * step * lam2:
+                    break
+                step *= 0.5
+            else:
+                return _Newton(x, spread, it, False, "the line search failed")
+        else:
+            xn = x + dx
+            cxn = hess.times(xn)
+            fn = 0.5 * float(xn @ cxn) - float(b @ np.log(xn))
+        x, cx, f = xn, cxn, fn
+        spread = _spread(x, cx, b)
+        if not math.isfinite(spread):
+            return _Newton(x, spread, it + 1, False, "the iterates left the positive orthant")
+        if spread < 0.5 * best:
+            best, stalled = spread, 0
+        elif lam2 <= _FULL_STEP_LAMBDA2:
+            stalled += 1
+            if stalled >= 3:  # at the rounding level: further steps cannot help
+                return _Newton(x, spread, it + 1, spread <= tol, "stalled at the rounding level")
+    return _Newton(x, spread, max_iter, spread <= tol, f"no convergence in {max_iter} steps")
+
+
+def _face_newton(
+    hess: _Hessian, b: np.ndarray, y0: np.ndarray, z: np.ndarray, *, max_iter: int = 50
+) -> np.ndarray | None:
+    """Newton's method for ``min 1/2 y'Cy - b' log y`` over ``y = Z u > 0``.
+
+    ``Z`` (n x m, orthonormal columns) spans the face cut out by the binding
+    constraints; the start ``y0`` lies (nearly) on it. Returns ``y`` or None.
+    """
+    cdense = hess.rm.dense
+    y = z @ (z.T @ y0)
+    if not (y > 0).all():
+        return None
+    cy = cdense @ y
+    f = 0.5 * float(y @ cy) - float(b @ np.log(y))
+    for _ in range(max_iter):
+        g = cy - b / y
+        gu = z.T @ g
+        hu = z.T @ ((cdense + np.diag(b / (y * y))) @ z)
+        try:
+            du = -cho_solve(cho_factor(hu, check_finite=False), gu, check_finite=False)
+        except (LinAlgError, ValueError):
+            return None
+        dy = z @ du
+        lam2 = -float(gu @ du)
+        if lam2 <= 1e-28:
+            return y
+        step = 1.0
+        neg = dy < 0
+        if neg.any():
+            step = min(1.0, 0.99 * float(np.min(y[neg] / -dy[neg])))
+        for _ in range(60):
+            yn = y + step * dy
+            cyn = cdense @ yn
+            fn = 0.5 * float(yn @ cyn) - float(b @ np.log(yn))
+            if fn <= f - _ARMIJO * step * lam2 or (lam2 <= _FULL_STEP_LAMBDA2 and step == 1.0):
+                break
+            step *= 0.5
+        else:
+            return y
+        y, cy, f = yn, cyn, fn
+        if lam2 <= 1e-20:  # one more full step is already at the rounding level
+            return y
+    return y
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _budget_vector(budgets, assets: pd.Index) -> np.ndarray:
+    """Budgets as a positive vector in ``assets`` order, summing to one."""
+    n = len(assets)
+    if budgets is None:
+        return np.full(n, 1.0 / n)
+    if isinstance(budgets, Mapping) and not isinstance(budgets, pd.Series):
+        try:
+            budgets = pd.Series(dict(budgets), dtype=float)
+        except (TypeError, ValueError):
+            raise InputError("budgets must map asset -> positive number") from None
+    if not isinstance(budgets, pd.Series):
+        raise InputError(
+            f"budgets must be a pandas Series or a mapping asset -> positive number, "
+            f"got {type(budgets).__name__}"
+        )
+    try:
+        values = budgets.astype(float)
+    except (TypeError, ValueError):
+        raise InputError("budgets must be numeric (asset -> positive number)") from None
+    b = align(values, assets, what="budgets")
+    bad = assets[b <= 0]
+    if len(bad):
+        shown = ", ".join(f"{a} ({v:g})" for a, v in zip(bad, b[b <= 0], strict=True))
+        raise InputError(f"budgets must be positive; zero or negative for: {shown}")
+    return b / b.sum()
+
+
+def _check_options(tol, max_iter) -> tuple[float, int]:
+    try:
+        tol_f = float(tol)
+    except (TypeError, ValueError):
+        raise InputError(f"tol must be a positive number, got {tol!r}") from None
+    if isinstance(tol, bool) or not (math.isfinite(tol_f) and tol_f > 0):
+        raise InputError(f"tol must be a positive number, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
+        raise InputError(f"max_iter must be a positive integer, got {max_iter!r}")
+    return tol_f, int(max_iter)
+
+
+def _check_universe(universe, assets: pd.Index) -> None:
+    if universe is None:
+        return
+    if not isinstance(universe, Universe):
+        raise InputError("universe= must be an optimizer.Universe")
+    universe.check_assets(assets, what="the covariance")
+    known = set(assets)
+    missing = [a for a in universe.assets if a not in known]
+    if missing:
+        raise InputError(f"the covariance has no row for universe assets: {', '.join(missing)}")
+
+
+def _check_variances(diag: np.ndarray, assets: pd.Index) -> None:
+    scale = float(diag.max()) if len(diag) else 0.0
+    bad = assets[diag <= 1e-14 * max(scale, 1e-300)]
+    if len(bad):
+        raise InputError(
+            "risk budgeting needs a positive variance for every asset; zero variance for "
+            f"{', '.join(map(str, bad))} (its risk contribution is zero at any weight): "
+            "drop it or hold it outside the risk-budgeted sleeve"
+        )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _sides(pieces, w: np.ndarray, rm: RiskModel) -> tuple:
+    """Constraint sides binding at ``w`` (no shadow prices: the problem is homogenized)."""
+    found = []
+    for p in pieces:
+        v = piece_value(p, w, rm)
+        lo, hi = piece_limits(p)
+        if lo == hi:
+            sides = [("equal", abs(v - hi))]
+        else:
+            sides = [("max", hi - v), ("min", v - lo)]
+        for side, slack in sides:
+            if slack <= BINDING_TOL:
+                found.append({"name": p.name, "label": p.label, "side": side, "shadow_price": None})
+    return tuple(found)
+
+
+def _objective_value(y: np.ndarray, rm: RiskModel, b: np.ndarray) -> float:
+    """``1/2 y'Cy - b' log y``: the value both paths minimize."""
+    return 0.5 * rm.variance(y) - float(b @ np.log(y))
+
+
+def _shares(alloc: Allocation) -> np.ndarray:
+    rc = alloc.risk_contributions.to_numpy(dtype=float)
+    return rc / alloc.volatility if alloc.volatility > 0 else np.full(len(rc), np.nan)
+
+
+def _check_hedge(alloc: Allocation, diag: np.ndarray) -> None:
+    """Raise when the answer has (numerically) no risk: the barrier problem is unbounded.
+
+    ``1/2 y'Cy - b' log y`` has no minimum when some feasible long-only
+    direction ``d`` has ``Cd = 0``: the assets hedge each other perfectly.
+    """
+    if alloc.volatility > 1e-7 * math.sqrt(float(diag.max())):
+        return
+    w = alloc.weights
+    held = w.index[w.to_numpy(dtype=float) > 1e-6 * float(w.abs().max())]
+    raise InputError(
+        "risk budgets are undefined: a long-only portfolio of "
+        f"{', '.join(map(str, held))} has zero volatility under cov (the assets hedge each "
+        "other perfectly), so the risk shares cannot be set; check cov for a singular "
+        "block or drop one side of the hedge"
+    )
+
+
+def _max_gap(alloc: Allocation, b: np.ndarray) -> float:
+    gap = np.abs(_shares(alloc) / b - 1.0)
+    return float(np.max(gap)) if np.isfinite(gap).all() else math.inf
+
+
+def _newton_allocation(res: _Newton, hess, b, total, pieces, rm, seconds) -> Allocation:
+    """The Allocation of a Newton solution ``w = total x / sum(x)``."""
+    w = total * res.x / res.x.sum()
+    attempt = {
+        "solver": "NEWTON",
+        "status": "optimal" if res.converged else "stalled",
+        "seconds": round(seconds, 6),
+        "iterations": res.iterations,
+        "spread": res.spread,
+        "factorizations": hess.factorizations,
+        "cg_iterations": hess.cg_iterations,
+    }
+    return make_allocation(
+        w,
+        rm.assets,
+        rm,
+        None,
+        status="optimal",
+        solver="NEWTON",
+        attempts=(attempt,),
+        binding=_sides(pieces, w, rm),
+        checks=verify(pieces, w, rm),
+        timings={},
+        objective=_objective_value(res.x, rm, b),
+        notes=(),
+    )
+
+
+def _polished(alloc: Allocation, hess, b, pieces, total, rm) -> Allocation:
+    """The core's answer, polished by :func:`_polish` when that verifies."""
+    tp = time.perf_counter()
+    polished = _polish(alloc, hess, b, pieces, total, rm)
+    if polished is None:
+        return alloc
+    wn, value = polished
+    seconds = time.perf_counter() - tp
+    return make_allocation(
+        wn,
+        rm.assets,
+        rm,
+        None,
+        status=alloc.status,
+        solver=f"{alloc.solver}+NEWTON",
+        attempts=alloc.attempts
+        + ({"solver": "NEWTON", "status": "polished", "seconds": round(seconds, 6)},),
+        binding=_sides(pieces, wn, rm),
+        checks=verify(pieces, wn, rm),
+        timings={**alloc.timings, "other": alloc.timings.get("other", 0.0) + seconds},
+        objective=value,
+        notes=alloc.notes,
+    )
+
+
+def _budget_note(alloc: Allocation, b: np.ndarray) -> str | None:
+    share = _shares(alloc)
+    gap = share / b - 1.0
+    i = int(np.nanargmax(np.abs(gap)))
+    if abs(gap[i]) <= BUDGET_NOTE_TOL:
+        return None
+    return (
+        "the constraints make the exact risk budgets impossible: the largest gap is "
+        f"{alloc.weights.index[i]}, with {share[i]:.4%} of the risk against a budget of "
+        f"{b[i]:.4%} ({gap[i]:+.2%} relative)"
+    )
+
+
+def _linear_face(pieces, w: np.ndarray, total: float, tol: float):
+    """Rows ``m`` with ``m'y <= 0`` (``ineq``) or ``m'y = 0`` (``eq``) binding at ``w``.
+
+    A linear constraint ``lo <= a'w <= hi`` on ``w = total y / 1'y`` reads
+    ``total a'y <= hi 1'y``: homogeneous in ``y``. ``pieces`` are rows and
+    bounds only.
+    """
+    ineq, eq = [], []
+    n = len(w)
+    for p in pieces:
+        lo, hi = piece_limits(p)
+        if isinstance(p, Bound):
+            a = np.zeros(n)
+            a[p.index] = 1.0
+        else:
+            a = p.coef
+        v = float(a @ w)
+        scale = max(1.0, abs(lo) if np.isfinite(lo) else 0.0, abs(hi) if np.isfinite(hi) else 0.0)
+        if lo == hi:
+            row = total * a - hi
+            if np.linalg.norm(row) > 1e-12:  # the budget itself is 0 = 0
+                eq.append(row)
+            continue
+        if hi - v <= tol * scale:
+            ineq.append(total * a - hi)
+        if v - lo <= tol * scale:
+            ineq.append(-(total * a - lo))
+    return ineq, eq
+
+
+def _polish(
+    alloc: Allocation,
+    hess: _Hessian,
+    b: np.ndarray,
+    pieces,
+    total: float,
+    rm: RiskModel,
+) -> tuple[np.ndarray, float] | None:
+    """Newton on the binding face of the conic solution; None unless it verifies.
+
+    The polished point is kept only if every constraint still verifies, the
+    Karush-Kuhn-Tucker multipliers of the binding inequalities are
+    non-negative (checked by non-negative least squares) and the objective is
+    no worse than the conic solver's.
+    """
+    w = alloc.weights.to_numpy(dtype=float)
+    if (w <= 0).any():
+        return None
+    if any(not isinstance(p, Row | Bound) for p in pieces):
+        for p in pieces:
+            if isinstance(p, Row | Bound):
+                continue
+            lo, hi = piece_limits(p)
+            if hi - piece_value(p, w, rm) <= 1e-5 * max(1.0, abs(hi)):
+                return None
+    ineq, eq = _linear_face([p for p in pieces if isinstance(p, Row | Bound)], w, total, 1e-6)
+    n = len(w)
+    rows = np.array(ineq + eq).reshape(-1, n)
+    if len(rows):
+        rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        _, sv, vt = np.linalg.svd(rows, full_matrices=True)
+        rank = int((sv > 1e-10 * sv[0]).sum()) if len(sv) else 0
+        basis = vt[rank:].T
+    else:
+        basis = np.eye(n)
+    if basis.shape[1] == 0:
+        return None
+    y0 = w * math.sqrt(1.0 / max(rm.variance(w), 1e-300))
+    y = _face_newton(hess, b, y0, basis)
+    if y is None or not np.isfinite(y).all() or (y <= 0).any():
+        return None
+    wn = total * y / y.sum()
+    if not all(c["ok"] for c in verify(pieces, wn, rm).values()):
+        return None
+    if ineq:
+        g = rm.times(y) - b / y
+        a_ineq = np.array(ineq).T
+        a_eq = np.array(eq).reshape(-1, n).T
+        mat = np.hstack([a_ineq, a_eq, -a_eq])
+        _, resid = nnls(mat, -g, maxiter=50 * mat.shape[1])
+        if resid > 1e-7 * max(1.0, float(np.linalg.norm(b / y))):
+            return None
+    value = _objective_value(y, rm, b)
+    if math.isfinite(alloc.objective) and value > alloc.objective + 1e-9 * max(
+        1.0, abs(alloc.objective)
+    ):
+        return None
+    return wn, value
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def risk_parity(
+    cov: pd.DataFrame,
+    budgets: pd.Series | Mapping[str, float] | None = None,
+    *,
+    constraints: Sequence | None = None,
+    universe: Universe | None = None,
+    solvers: Sequence[str] | None = None,
+    tol: float = 1e-12,
+    max_iter: int = 50,
+) -> Allocation:
+    """Risk-parity (equal risk contribution) or risk-budgeting weights.
+
+    Parameters
+    ----------
+    cov : pandas.DataFrame, shape (n, n), or FactorCovariance
+        Annualized covariance of returns (decimals), labelled by asset on
+        both axes; validated (finite, symmetric, positive semidefinite).
+        Every asset needs a positive variance.
+    budgets : pandas.Series or mapping asset -> float, optional
+        Risk budget of every asset of ``cov`` (positive; normalized to sum to
+        one). None gives equal risk, ``1/n`` each.
+    constraints : list, optional
+        Constraint objects of :mod:`optimizer.constraints`. ``Budget(1)`` and
+        long-only apply by default. With only a budget and long-only the
+        exact answer is computed by Newton's method; with more it comes from
+        the convex core (see Notes).
+    universe : Universe, optional
+        Needed when constraints use tags; its assets must match ``cov``'s.
+    solvers : sequence of str, optional
+        Solver chain of the convex core (constrained path), default Clarabel,
+        OSQP, SCS; validated on every path.
+    tol : float
+        Target relative risk-contribution spread
+        ``max_i |RC_i / (b_i sigma) - 1|`` of Newton's method. Its answer is
+        accepted when the spread is at most ``max(tol, 1e-10)``; otherwise
+        (no convergence in ``max_iter`` steps) the convex core solves the
+        problem and a note says so.
+    max_iter : int
+        Most Newton steps (usually 3 to 8 are taken).
+
+    Returns
+    -------
+    Allocation
+        ``weights`` (positive, summing to the budget), ``volatility``
+        (annualized), ``risk_contributions`` (sum to the volatility;
+        ``risk_contributions / volatility`` are the realized risk shares),
+        ``solver`` (``"NEWTON"`` on the exact path; the core's solver, with
+        ``"+NEWTON"`` when its answer was polished, otherwise), ``checks``
+        (every constraint verified), ``objective`` (the value of
+        ``1/2 y'Cy - b' log y`` at the minimizer ``y`` proportional to the
+        weights: the same on both paths), ``notes``.
+
+    Raises
+    ------
+    InputError
+        Bad covariance, budgets (missing, unknown, zero or negative: named),
+        universe, ``tol``, ``max_iter`` or solver names; an asset with zero
+        variance; a budget that is not positive.
+    InfeasibleError
+        The constraints cannot all hold (diagnosed by the core).
+    SolverError
+        Every solver of the chain failed (constrained path).
+
+    Notes
+    -----
+    Unconstrained, the weights solve ``x_i (Cx)_i = b_i`` through Spinu's
+    convex problem ``min 1/2 x'Cx - b' log x``, ``w = x / sum(x)``. With
+    constraints the same barrier is minimized over the cone
+    ``{y = t w : t >= 0, w feasible}`` (``Objective(homogenize=True)``), so
+    the constraints hold exactly for ``w = y / t``. When the unconstrained
+    solution already satisfies every constraint it is returned as is (it is
+    then optimal for the constrained problem too). Otherwise the conic
+    solution (accurate to about 1e-6 in the risk shares) is polished by
+    Newton's method on the face of the binding linear constraints and kept
+    only if it verifies. When the realized risk shares differ from the
+    budgets by more than 1e-6 (relative), a note names the asset with the
+    largest gap. Weights are always positive: the log barrier keeps every
+    asset in the portfolio.
+
+    References
+    ----------
+    F. Spinu (2013), "An algorithm for computing risk parity weights",
+    SSRN 2297383. T. Roncalli (2013), *Introduction to Risk Parity and
+    Budgeting*. E. Qian (2005), "Risk parity portfolios", PanAgora.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cov = pd.DataFrame([[0.04, 0.0], [0.0, 0.01]], index=["EQ", "BD"], columns=["EQ", "BD"])
+    >>> risk_parity(cov).weights.round(4).tolist()
+    [0.3333, 0.6667]
+    """
+    t0 = time.perf_counter()
+    rm = risk_model(cov)
+    assets = rm.assets
+    _check_universe(universe, assets)
+    b = _budget_vector(budgets, assets)
+    tol, max_iter = _check_options(tol, max_iter)
+    chain_of(solvers)
+    cset = resolved(constraints, assets, universe)
+    pieces = cset.pieces
+    total = cset.budget
+    if total is not None and not total > 0:
+        name = next((c.name for c in cset.constraints if isinstance(c, Budget)), "budget")
+        raise InputError(
+            f"risk budgeting needs a positive budget: constraint {name!r} has total {total:g}"
+        )
+    hess = _Hessian(rm)
+    _check_variances(hess.diagonal(), assets)
+    plain = all(isinstance(c, Budget | LongOnly) for c in cset.constraints)
+    t1 = time.perf_counter()
+    res = None
+    if total is not None:
+        res = _spinu_newton(hess, b, tol=tol, max_iter=max_iter)
+        t2 = time.perf_counter()
+        if res.spread <= max(tol, ACCEPT_SPREAD):
+            alloc = _newton_allocation(res, hess, b, total, pieces, rm, t2 - t1)
+            if all(c["ok"] for c in alloc.checks.values()):
+                t3 = time.perf_counter()
+                return dataclasses.replace(
+                    alloc, timings={"compile": t1 - t0, "solve": t2 - t1, "other": t3 - t2}
+                )
+            res = None  # exact, but outside the constraints: they bind
+    # the constraints bind (or Newton's method fell short): the convex core
+    objective = Objective(variance=0.5, terms=(LogBarrierTerm(b),), homogenize=True)
+    try:
+        alloc = solve_portfolio(
+            objective, cov=cov, constraints=constraints, universe=universe, solvers=solvers
+        )
+    except SolverError:
+        if not (plain and res is not None and res.spread <= BUDGET_NOTE_TOL):
+            raise
+        alloc = None
+    if alloc is not None and total is not None:
+        alloc = _polished(alloc, hess, b, pieces, total, rm)
+    if alloc is not None:
+        _check_hedge(alloc, hess.diagonal())
+    if plain and res is not None:
+        # Newton's method fell short of the target: keep whichever answer is closer
+        core_spread = math.inf if alloc is None else _max_gap(alloc, b)
+        shortfall = (
+            f"Newton's method stopped at a relative risk-contribution spread of "
+            f"{res.spread:.2e} after {res.iterations} steps ({res.reason}), short of the "
+            f"target {max(tol, ACCEPT_SPREAD):.0e}"
+        )
+        if alloc is None or (math.isfinite(res.spread) and res.spread <= core_spread):
+            newton = _newton_allocation(res, hess, b, total, pieces, rm, 0.0)
+            note = (
+                f"{shortfall}; the convex core did no better (spread {core_spread:.2e}), so "
+                "Newton's weights are returned (an ill-conditioned covariance limits the "
+                "attainable accuracy in double precision)"
+            )
+            return dataclasses.replace(
+                newton,
+                attempts=newton.attempts + (() if alloc is None else alloc.attempts),
+                notes=(note,),
+            )
+        note = f"{shortfall}; the weights come from the convex core (spread {core_spread:.2e})"
+        return dataclasses.replace(alloc, notes=alloc.notes + (note,))
+    note = _budget_note(alloc, b)
+    if note is not None:
+        alloc = dataclasses.replace(alloc, notes=alloc.notes + (note,))
+    return alloc

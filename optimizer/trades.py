@@ -1,0 +1,299 @@
+"""Trades, rebalance plans, orders for trading systems, and one-date triggers.
+
+The orders schema ``trimtab.orders/1`` (JSON; the same rows as CSV):
+
+``schema`` ("trimtab.orders/1"), ``as_of`` (ISO date or null), ``portfolio_id``
+(string or null), ``currency`` (string or null), ``value_before`` and
+``value_after`` (portfolio value, currency), ``cash_flow`` (currency, > 0 a
+contribution), ``targets`` (asset -> target weight, decimals), ``orders``: one
+per traded asset with ``asset``, ``side`` ("buy" or "sell"), ``quantity``
+(units, positive; null without prices), ``notional`` (currency, positive),
+``price`` (null without prices), ``est_cost`` (currency), and ``totals``
+(``notional_buy``, ``notional_sell``, ``est_cost``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer.allocation import _jsonable
+from optimizer.errors import InputError
+
+ORDERS_SCHEMA = "trimtab.orders/1"
+ORDER_FIELDS = ("asset", "side", "quantity", "notional", "price", "est_cost")
+
+
+@dataclass(frozen=True)
+class RebalancePlan:
+    """The result of :func:`optimizer.rebalance.rebalance`.
+
+    Attributes
+    ----------
+    trades : pandas.DataFrame
+        One row per traded asset (index: asset id) with ``side`` ("buy"/"sell"),
+        ``notional`` (currency, positive), ``quantity`` (units, positive; NaN
+        without prices), ``price``, ``cost_proportional``, ``cost_impact``,
+        ``cost_fixed`` and ``est_cost`` (currency).
+    weights_before, weights_after, target : pandas.Series
+        Weights before trading (of the value before), after trading (of the
+        value after) and the target.
+    drift : pandas.Series
+        ``weights_before - target`` (decimals; 0.0224 is 2.24 points).
+    tracking_error_before, tracking_error_after : float
+        Ex-ante annualized tracking error against the target.
+    turnover : float
+        Traded notional, buys plus sells, over the value before trading.
+    total_cost : float
+        Estimated cost (currency); ``costs`` splits it into proportional,
+        impact and fixed.
+    value_before, value_after, cash_flow, cash_residual : float
+        Portfolio values (currency); ``cash_residual`` is cash left uninvested
+        by rounding to whole lots (non-negative).
+    status, solver, attempts, notes, timings
+        How it was solved.
+    """
+
+    trades: pd.DataFrame
+    weights_before: pd.Series
+    weights_after: pd.Series
+    target: pd.Series
+    drift: pd.Series
+    tracking_error_before: float
+    tracking_error_after: float
+    turnover: float
+    total_cost: float
+    costs: dict
+    value_before: float
+    value_after: float
+    cash_flow: float
+    cash_residual: float = 0.0
+    status: str = "optimal"
+    solver: str = ""
+    attempts: tuple = ()
+    notes: tuple = ()
+    checks: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    as_of: str | None = None
+    portfolio_id: str | None = None
+    currency: str | None = None
+
+    def to_orders(self) -> dict[str, Any]:
+        """The orders as a JSON-ready dict (schema ``trimtab.orders/1``)."""
+        orders = []
+        for asset, row in self.trades.iterrows():
+            orders.append(
+                {
+                    "asset": str(asset),
+                    "side": row["side"],
+                    "quantity": _num(row["quantity"]),
+                    "notional": _num(row["notional"]),
+                    "price": _num(row["price"]),
+                    "est_cost": _num(row["est_cost"]),
+                }
+            )
+        buys = self.trades.loc[self.trades["side"] == "buy", "notional"].sum()
+        sells = self.trades.loc[self.trades["side"] == "sell", "notional"].sum()
+        return _jsonable(
+            {
+                "schema": ORDERS_SCHEMA,
+                "as_of": self.as_of,
+                "portfolio_id": self.portfolio_id,
+                "currency": self.currency,
+                "value_before": self.value_before,
+                "value_after": self.value_after,
+                "cash_flow": self.cash_flow,
+                "targets": {str(k): float(v) for k, v in self.target.items()},
+                "orders": orders,
+                "totals": {
+                    "notional_buy": float(buys),
+                    "notional_sell": float(sells),
+                    "est_cost": float(self.total_cost),
+                },
+            }
+        )
+
+    def orders_csv(self) -> str:
+        """The orders as CSV text: a header row, then one row per order."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(("schema", "as_of", "portfolio_id", *ORDER_FIELDS))
+        for order in self.to_orders()["orders"]:
+            writer.writerow(
+                (
+                    ORDERS_SCHEMA,
+                    self.as_of or "",
+                    self.portfolio_id or "",
+                    *("" if order[f] is None else order[f] for f in ORDER_FIELDS),
+                )
+            )
+        return buf.getvalue()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in the plan, JSON-ready."""
+        return _jsonable(
+            {
+                "orders": self.to_orders(),
+                "weights_before": self.weights_before,
+                "weights_after": self.weights_after,
+                "drift": self.drift,
+                "tracking_error_before": self.tracking_error_before,
+                "tracking_error_after": self.tracking_error_after,
+                "turnover": self.turnover,
+                "total_cost": self.total_cost,
+                "costs": self.costs,
+                "cash_residual": self.cash_residual,
+                "status": self.status,
+                "solver": self.solver,
+                "attempts": list(self.attempts),
+                "notes": list(self.notes),
+                "checks": self.checks,
+                "timings": self.timings,
+            }
+        )
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    return None if math.isnan(v) else v
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return pd.Timestamp(value).date().isoformat()
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- drift and triggers
+
+
+def drift(holdings: pd.Series, target: pd.Series) -> pd.DataFrame:
+    """Current weights against target.
+
+    Parameters
+    ----------
+    holdings : pandas.Series
+        Market values by asset (currency).
+    target : pandas.Series
+        Target weights by asset (decimals); assets missing from one side count as 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index asset; columns ``value``, ``weight``, ``target``, ``drift``
+        (``weight - target``, decimals) and ``relative_drift``
+        (``drift / target``, NaN where the target is 0).
+    """
+    h = _series(holdings, "holdings")
+    t = _series(target, "target")
+    assets = h.index.union(t.index, sort=False)
+    h = h.reindex(assets, fill_value=0.0)
+    t = t.reindex(assets, fill_value=0.0)
+    total = float(h.sum())
+    if total <= 0:
+        raise InputError("holdings must have a positive total value")
+    w = h / total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(t.to_numpy() != 0, (w - t).to_numpy() / t.to_numpy(), np.nan)
+    return pd.DataFrame(
+        {"value": h, "weight": w, "target": t, "drift": w - t, "relative_drift": rel}
+    )
+
+
+def _series(values, what: str) -> pd.Series:
+    if isinstance(values, dict):
+        values = pd.Series(values, dtype=float)
+    if not isinstance(values, pd.Series):
+        raise InputError(f"{what} must be a pandas Series labelled by asset")
+    if values.index.has_duplicates:
+        dup = values.index[values.index.duplicated()].unique()
+        raise InputError(f"{what} has duplicate asset ids: {', '.join(map(str, dup))}")
+    try:
+        out = values.astype(float)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numeric") from None
+    bad = out.index[~np.isfinite(out.to_numpy())]
+    if len(bad):
+        raise InputError(f"{what} has NaN or inf values for {', '.join(map(str, bad))}")
+    return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to trade today, and why."""
+
+    trade: bool
+    reasons: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return self.trade
+
+
+def threshold_check(
+    table: pd.DataFrame, band: float | dict, *, relative: bool = False
+) -> Decision:
+    """Trade when any asset drifts more than ``band`` from its target.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The output of :func:`drift`.
+    band : float or mapping asset -> float
+        Absolute drift in weight (0.05 is 5 points), or relative to the target
+        with ``relative=True`` (0.25 is 25% of the target weight).
+    """
+    col = "relative_drift" if relative else "drift"
+    bands = pd.Series(band, index=table.index, dtype=float) if not isinstance(band, dict) else (
+        pd.Series(band, dtype=float).reindex(table.index)
+    )
+    if bands.isna().any():
+        missing = bands.index[bands.isna()]
+        raise InputError(f"threshold band missing for {', '.join(map(str, missing))}")
+    over = table[col].abs() > bands + 1e-12
+    reasons = tuple(
+        f"{a} drifted {table.at[a, col]:+.2%} from target (band {bands[a]:.2%})"
+        for a in table.index[over.fillna(False).to_numpy()]
+    )
+    if not reasons:
+        worst = table[col].abs().idxmax()
+        return Decision(
+            False,
+            (f"largest drift {table.at[worst, col]:+.2%} ({worst}) is within the band",),
+        )
+    return Decision(True, reasons)
+
+
+def calendar_check(as_of, last_rebalance, *, months: int) -> Decision:
+    """Trade when at least ``months`` calendar months have passed since the last rebalance."""
+    if months < 1:
+        raise InputError("months must be at least 1")
+    today = pd.Timestamp(as_of)
+    if last_rebalance is None:
+        return Decision(True, ("no earlier rebalance on record",))
+    last = pd.Timestamp(last_rebalance)
+    if today < last:
+        raise InputError(f"as_of {today.date()} is before the last rebalance {last.date()}")
+    due = last + pd.DateOffset(months=months)
+    if today >= due:
+        return Decision(True, (f"calendar review due on {due.date()} (every {months} months)",))
+    return Decision(False, (f"next calendar review on {due.date()}",))
+
+
+def hybrid_check(table, band, as_of, last_rebalance, *, months: int) -> Decision:
+    """Trade on a calendar review date only when some drift exceeds the band."""
+    cal = calendar_check(as_of, last_rebalance, months=months)
+    if not cal:
+        return cal
+    thr = threshold_check(table, band)
+    return Decision(thr.trade, cal.reasons + thr.reasons)
