@@ -97,7 +97,11 @@ def validate_returns(returns: pd.DataFrame, *, min_obs: int = 2) -> np.ndarray:
     if returns.shape[1] == 0:
         raise InputError("returns has no columns (assets)")
     check_labels(returns.columns, "returns")
-    bad = [str(c) for c in returns.columns if not pd.api.types.is_numeric_dtype(returns[c])]
+    bad = [
+        str(c)
+        for c, dtype in returns.dtypes.items()
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+    ]
     if bad:
         raise InputError(f"returns has non-numeric columns: {', '.join(bad)}")
     if len(returns) < min_obs:

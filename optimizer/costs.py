@@ -42,6 +42,17 @@ def _rate_vector(rate: Rate | None, assets: pd.Index, universe: Universe | None,
     items = dict(rate.items())
     out = np.full(n, np.nan)
     default = items.pop("default", None)
+    # check every value before filling: a NaN given for an asset would otherwise be
+    # taken for "not given" and silently replaced by the default
+    for key, value in [*items.items(), *([("default", default)] if default is not None else [])]:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = math.nan
+        if not math.isfinite(v) or v < 0:
+            raise InputError(
+                f"CostModel {what} for {key!r} must be a non-negative number, got {value!r}"
+            )
     known = set(map(str, assets))
     tags = set(universe.all_tags) if universe is not None else set()
     for key in items:
@@ -111,7 +122,12 @@ class CostModel:
     def __post_init__(self) -> None:
         for what in ("fixed", "impact"):
             v = getattr(self, what)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, int | float)
+                or not math.isfinite(v)
+                or v < 0
+            ):
                 raise InputError(f"CostModel {what} must be a non-negative number, got {v!r}")
         if self.impact > 0 and self.adv is None:
             raise InputError("CostModel impact needs adv= (average daily traded value per asset)")

@@ -20,7 +20,9 @@ remove a full point of tracking error, about 4 bps for the last 0.2 points.
 Fixed ticket costs are not convex; a two-stage method handles them: solve the
 convex problem, drop every trade whose benefit (the objective increase when
 that asset alone is frozen) is below its ticket cost, re-solve with those
-assets frozen, and repeat until no trade is dropped.
+assets frozen, and repeat until no trade is dropped. Of the solutions visited
+(the convex one with every ticket paid included) and trading nothing, when the
+constraints allow it, the one with the least objective plus tickets is kept.
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from optimizer import diagnosis
-from optimizer.constraints import Bound, resolve
+from optimizer.constraints import Bound
 from optimizer.core import (
     FEAS_TOL,
     _piece_key,
     add_risk,
     chain_of,
     lower_pieces,
+    resolved,
     risk_model,
     solve_program,
     verify,
@@ -153,6 +156,10 @@ def _compile(rm, n, lam, penalty, impact, frozen, pieces, max_turnover, particip
 
 
 def _vector(values, assets: pd.Index, what: str, *, fill: float | None = None) -> np.ndarray:
+    if isinstance(values, pd.Series) and values.index.equals(assets):  # the batch fast path
+        out = values.to_numpy(dtype=float)
+        if np.isfinite(out).all() or fill is not None and np.isnan(fill):
+            return out
     s = _series(values, what)
     extra = s.index.difference(assets)
     if len(extra):
@@ -277,7 +284,7 @@ def rebalance(
     lam = float(tracking_weight)
     if not math.isfinite(lam) or lam < 0:
         raise InputError(f"tracking_weight must be non-negative, got {tracking_weight!r}")
-    cset = resolve(constraints, assets, universe)
+    cset = resolved(constraints, assets, universe)
     budget = cset.budget if cset.budget is not None else 1.0
     if abs(tau.sum() - budget) > 1e-6:
         raise InputError(f"target weights sum to {tau.sum():.6g}, not the budget {budget:.6g}")
@@ -308,7 +315,7 @@ def rebalance(
         raise InputError(
             f"the portfolio value after the cash flow is {v1:,.2f}; it must be positive"
         )
-    rc = costs.resolve(assets, universe, np.diag(rm.dense) if costs.impact > 0 else None)
+    rc = _resolved_costs(costs, rm, universe)
     h_w = h / v1
     extra: list = []
     frozen = set(fixed_idx)
@@ -348,6 +355,17 @@ def rebalance(
     notes: list[str] = []
     # two-stage fixed costs
     if rc.fixed > 0:
+
+        def with_tickets(s, fz) -> float:  # convex objective plus the tickets, fractions of V1
+            t = (s.x[:n] - h_w) * v1
+            dust = 1e-6 * max(1.0, abs(v1))  # trades below this are dropped from the plan
+            return s.objective + rc.fixed / v1 * sum(
+                i not in fz and abs(t[i]) >= dust for i in range(n)
+            )
+
+        # dropping several trades at once can cost more than their tickets save:
+        # keep the best solution seen, the convex one with every ticket paid included
+        best = (with_tickets(sol, frozen), sol, frozen, len(notes))
         for _ in range(n + 1):
             trades = (sol.x[:n] - h_w) * v1
             traded = [i for i in range(n) if i not in frozen and abs(trades[i]) > 1e-6]
@@ -363,6 +381,18 @@ def rebalance(
             notes.append(
                 "not worth a ticket of {:,.2f}: {}".format(rc.fixed, ", ".join(assets[drop]))
             )
+            if with_tickets(sol, frozen) < best[0]:
+                best = (with_tickets(sol, frozen), sol, frozen, len(notes))
+        _, sol, frozen, kept = best
+        del notes[kept:]
+        # trading nothing pays no ticket: take it when it is allowed and cheaper
+        if all(c["ok"] for c in verify(pieces, h_w, rm).values()):
+            if lam * rm.variance(h_w - tau) < best[0] - 1e-9:
+                try:
+                    sol, frozen = state.solve(set(range(n))), set(range(n))
+                    notes.append(f"no trade is worth a ticket of {rc.fixed:,.2f}")
+                except (InfeasibleError, SolverError):
+                    pass
     # minimum trade size
     if min_trade > 0:
         for _ in range(n + 1):
@@ -399,7 +429,9 @@ def rebalance(
                 f"prices missing for assets that must trade: {', '.join(assets[need])}"
             )
         if lot_size is not None:
-            trades, residual = _round_lots(trades, price, _lot_vector(lot_size, assets), flow)
+            trades, residual = _round_lots(
+                trades, price, _lot_vector(lot_size, assets), flow, held=h if long_only else None
+            )
             notes.append(f"rounded to whole lots; uninvested cash {residual:,.2f}")
         quantity = np.where(trades != 0, trades / np.where(np.isfinite(price), price, 1.0), np.nan)
     elif lot_size is not None:
@@ -459,6 +491,22 @@ def rebalance(
         portfolio_id=portfolio_id,
         currency=currency,
     )
+
+
+_COST_CACHE: OrderedDict = OrderedDict()
+
+
+def _resolved_costs(costs: CostModel, rm, universe) -> ResolvedCosts:
+    """``costs.resolve`` for this covariance, kept while the same objects are in use."""
+    key = (id(costs), id(rm), id(universe))
+    hit = _COST_CACHE.get(key)
+    if hit is not None and hit[0] is costs and hit[1] is rm and hit[2] is universe:
+        return hit[3]
+    rc = costs.resolve(rm.assets, universe, np.diag(rm.dense) if costs.impact > 0 else None)
+    _COST_CACHE[key] = (costs, rm, universe, rc)
+    if len(_COST_CACHE) > _CACHE_SIZE:
+        _COST_CACHE.popitem(last=False)
+    return rc
 
 
 def sol_attempts(state) -> list:
@@ -530,7 +578,15 @@ class _State:
         if winner is None:
             statuses = {o.status for o in outs}
             if "infeasible" in statuses:
-                err = diagnosis.elastic(pieces, n, self.rm, attempts=[o.attempt() for o in outs])
+                # the frozen assets are part of the problem: without them the elastic
+                # check finds the pieces feasible and reports "numerical trouble"
+                held = [
+                    Bound("held as is", f"held as is [{self.rm.assets[i]}]", i, *[self.h_w[i]] * 2)
+                    for i in sorted(frozen)
+                ]
+                err = diagnosis.elastic(
+                    pieces + held, n, self.rm, attempts=[o.attempt() for o in outs]
+                )
                 if isinstance(err, InfeasibleError) and frozen:
                     err = InfeasibleError(
                         str(err) + " (with the untradeable or frozen assets held as they are)",
@@ -574,24 +630,33 @@ def _lot_vector(lot, assets: pd.Index) -> np.ndarray:
     return v
 
 
-def _round_lots(trades, price, lot, flow) -> tuple[np.ndarray, float]:
+def _round_lots(trades, price, lot, flow, held=None) -> tuple[np.ndarray, float]:
     """Round trades to whole lots without spending cash the portfolio does not have.
 
     Each trade is rounded to the nearest lot; while the rounded trades spend
     more than ``flow`` (sells plus contribution), the buy whose rounding added
-    the most is cut by one lot. The leftover cash is returned (>= 0).
+    the most is cut by one lot. The leftover cash is returned (>= 0). With
+    ``held`` (the positions of a long-only account, currency), a sell never
+    exceeds the position: it is rounded toward zero instead.
     """
     unit = lot * np.where(np.isfinite(price), price, 0.0)
     out = trades.copy()
     live = (trades != 0) & (unit > 0)
     out[live] = np.round(trades[live] / unit[live]) * unit[live]
+    room = np.full(len(trades), np.inf) if held is None else held * (1 + 1e-12) + 1e-9
+    if held is not None:
+        over = live & (out < -room)
+        out[over] = -np.floor(held[over] / unit[over] + 1e-9) * unit[over]
     for _ in range(10 * len(trades) + 10):
         residual = flow - out.sum()
         if residual >= -1e-9:
             return out, float(max(residual, 0.0))
         buys = np.flatnonzero((out > 0) & live)
         if buys.size == 0:
-            sells = np.flatnonzero((out < 0) & live)
+            # sells rounded to zero count too; none may go past its position
+            sells = np.flatnonzero((trades < 0) & live & (out - unit >= -room))
+            if sells.size == 0:
+                break
             j = sells[np.argmax(unit[sells])]
             out[j] -= unit[j]
             continue
@@ -599,3 +664,43 @@ def _round_lots(trades, price, lot, flow) -> tuple[np.ndarray, float]:
         j = buys[int(np.argmax(excess))]
         out[j] -= unit[j]
     raise InputError("could not round the trades to whole lots within the cash available")
+
+
+def rebalance_batch(holdings: pd.DataFrame, target, **kwargs) -> dict[str, RebalancePlan]:
+    """Rebalance many accounts that share a structure (one compiled program).
+
+    Parameters
+    ----------
+    holdings : pandas.DataFrame
+        One row per account (index: account id), one column per asset
+        (market values, currency).
+    target : pandas.Series or pandas.DataFrame
+        One target for all accounts, or one row per account.
+    **kwargs
+        As for :func:`rebalance` (``cov``, ``costs``, ``constraints``, ...);
+        ``cash_flow`` may be a Series by account.
+
+    Returns
+    -------
+    dict
+        Account id -> :class:`RebalancePlan`. An account that fails raises its
+        error with the account id added to the message.
+    """
+    if not isinstance(holdings, pd.DataFrame):
+        raise InputError("holdings must be a DataFrame, one row per account")
+    flows = kwargs.pop("cash_flow", 0.0)
+    plans = {}
+    for account, row in holdings.iterrows():
+        tgt = target.loc[account] if isinstance(target, pd.DataFrame) else target
+        flow = flows.loc[account] if isinstance(flows, pd.Series) else flows
+        try:
+            plans[account] = rebalance(
+                row, tgt, cash_flow=flow, portfolio_id=str(account), **kwargs
+            )
+        except InfeasibleError as exc:
+            raise InfeasibleError(f"account {account}: {exc}", exc.diagnosis) from exc
+        except SolverError as exc:
+            raise SolverError(f"account {account}: {exc}", exc.attempts) from exc
+        except InputError as exc:
+            raise InputError(f"account {account}: {exc}") from exc
+    return plans

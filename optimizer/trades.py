@@ -240,9 +240,7 @@ class Decision:
         return self.trade
 
 
-def threshold_check(
-    table: pd.DataFrame, band: float | dict, *, relative: bool = False
-) -> Decision:
+def threshold_check(table: pd.DataFrame, band: float | dict, *, relative: bool = False) -> Decision:
     """Trade when any asset drifts more than ``band`` from its target.
 
     Parameters
@@ -254,8 +252,10 @@ def threshold_check(
         with ``relative=True`` (0.25 is 25% of the target weight).
     """
     col = "relative_drift" if relative else "drift"
-    bands = pd.Series(band, index=table.index, dtype=float) if not isinstance(band, dict) else (
-        pd.Series(band, dtype=float).reindex(table.index)
+    bands = (
+        pd.Series(band, index=table.index, dtype=float)
+        if not isinstance(band, dict)
+        else (pd.Series(band, dtype=float).reindex(table.index))
     )
     if bands.isna().any():
         missing = bands.index[bands.isna()]
