@@ -63,7 +63,7 @@ def _tail_mean(losses: np.ndarray, alpha: float) -> float:
     k = (1.0 - alpha) * len(l)
     # (1 - alpha) * S is often a whole number up to rounding (0.05 * 200)
     whole = round(k)
-    if abs(k - whole) <= 1e-9 * max(1.0, k):
+    if whole >= 1 and abs(k - whole) <= 1e-9 * k:
         k = float(whole)
     m = min(int(math.floor(k)), len(l))
     tail = float(l[:m].sum())

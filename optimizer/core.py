@@ -384,7 +384,7 @@ def _remember(cache: OrderedDict, key, make):
 def resolved(constraints, assets: pd.Index, universe: Universe | None) -> ConstraintSet:
     """:func:`~optimizer.constraints.resolve`, remembered for the same constraint objects."""
     items = list(constraints or [])
-    key = (tuple(id(c) for c in items), tuple(assets), id(universe))
+    key = (tuple(id(c) for c in items), tuple(assets.tolist()), id(universe))
     # the value keeps the objects alive so that their ids cannot be reused
     return _remember(_CSET_CACHE, key, lambda: (items, universe, resolve(items, assets, universe)))[
         2

@@ -107,6 +107,13 @@ def test_tiny_tail_is_the_worst_case_with_a_note() -> None:
     assert alloc.objective == pytest.approx(f_ref, abs=1e-8)
 
 
+def test_alpha_next_to_one_is_the_worst_case() -> None:
+    scen = make_scenarios(s=30, seed=2)
+    alloc = min_cvar(scen, 1 - 1e-12)
+    losses = -(scen.to_numpy() @ alloc.weights.to_numpy())
+    assert alloc.objective == pytest.approx(losses.max(), abs=1e-9)
+
+
 def test_single_asset_is_its_own_cvar() -> None:
     scen = make_scenarios(s=100, n=1)
     alloc = min_cvar(scen, 0.9)

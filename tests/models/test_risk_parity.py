@@ -180,6 +180,22 @@ def test_factor_covariance_matches_its_dense_form() -> None:
     assert spread(a_factor.weights, fc.cov, np.full(n, 1 / n)) < 1e-10
 
 
+def test_factor_covariance_with_binding_constraints_matches_dense() -> None:
+    rng = np.random.default_rng(8)
+    n, k = 12, 2
+    labels = [f"A{i}" for i in range(n)]
+    factors = ["MKT", "RATES"]
+    loadings = pd.DataFrame(rng.normal(0.6, 0.4, (n, k)), index=labels, columns=factors)
+    fcov = pd.DataFrame([[0.03, 0.002], [0.002, 0.01]], index=factors, columns=factors)
+    specific = pd.Series(rng.uniform(0.005, 0.04, n), index=labels)
+    fc = FactorCovariance(loadings, fcov, specific)
+    cons = [Bounds(upper=0.1, name="cap")]
+    a_factor = risk_parity(fc, constraints=cons)
+    a_dense = risk_parity(fc.cov, constraints=cons)
+    assert a_factor.checks["cap"]["ok"]
+    np.testing.assert_allclose(a_factor.weights, a_dense.weights, atol=1e-8)
+
+
 def test_allocation_is_complete_and_consistent() -> None:
     cov = make_cov()
     alloc = risk_parity(cov)
@@ -253,6 +269,59 @@ def test_unconverged_newton_is_not_returned(monkeypatch) -> None:
     np.testing.assert_allclose(alloc.weights, base.weights, atol=1e-6)
 
 
+def test_ill_conditioned_covariance_returns_the_closer_answer_with_a_note() -> None:
+    # a singular sample covariance (10 observations of 20 assets) plus a 1e-8 ridge:
+    # even the exact solution, rounded to double, misses the budgets by ~1e-5
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 20))
+    c = np.cov(x, rowvar=False) + 1e-8 * np.eye(20)
+    labels = [f"A{i}" for i in range(20)]
+    cov = pd.DataFrame((c + c.T) / 2, index=labels, columns=labels)
+    b = pd.Series(10 ** rng.uniform(-4, 0, 20), index=labels)
+    alloc = risk_parity(cov, b)
+    note = next(n for n in alloc.notes if "Newton's method stopped" in n)
+    assert "short of the target 1e-10" in note
+    assert all(c["ok"] for c in alloc.checks.values())
+    assert spread(alloc.weights, cov, (b / b.sum()).to_numpy()) < 1e-3
+
+
+def test_core_failure_keeps_a_nearly_converged_newton_answer(monkeypatch) -> None:
+    from optimizer.errors import SolverError
+
+    cov = make_cov()
+    exact = risk_parity(cov).weights.to_numpy()
+
+    def nearly(hess, b, *, tol, max_iter):
+        x = exact * (1 + 1e-9 * np.arange(6))
+        return rp._Newton(x, 5e-9, max_iter, False, "forced")
+
+    def broken(*args, **kwargs):
+        raise SolverError("every solver in the chain failed")
+
+    monkeypatch.setattr(rp, "_spinu_newton", nearly)
+    monkeypatch.setattr(rp, "solve_portfolio", broken)
+    alloc = risk_parity(cov)
+    assert alloc.solver == "NEWTON"
+    assert alloc.attempts[0]["status"] == "stalled"
+    assert "the convex core did no better (spread inf)" in alloc.notes[0]
+    np.testing.assert_allclose(alloc.weights, exact, atol=1e-8)
+
+
+def test_core_failure_is_raised_when_newton_is_far_off(monkeypatch) -> None:
+    from optimizer.errors import SolverError
+
+    def far(hess, b, *, tol, max_iter):
+        return rp._Newton(np.sqrt(b / hess.diagonal()), 0.2, max_iter, False, "forced")
+
+    def broken(*args, **kwargs):
+        raise SolverError("every solver in the chain failed")
+
+    monkeypatch.setattr(rp, "_spinu_newton", far)
+    monkeypatch.setattr(rp, "solve_portfolio", broken)
+    with pytest.raises(SolverError, match="every solver"):
+        risk_parity(make_cov())
+
+
 # ----------------------------------------------------------------------------- constrained path
 
 
@@ -304,8 +373,8 @@ def test_note_names_the_worst_asset_with_realized_and_target_shares() -> None:
     worst = gap.idxmax()
     note = next(n for n in alloc.notes if "impossible" in n)
     assert worst in note
-    assert f"{share[worst]:.4%}" in note
-    assert "16.6667%" in note
+    assert f"with {100 * share[worst]:.6g}% of the risk" in note
+    assert "against a budget of 16.6667%" in note
 
 
 def test_group_limit_with_universe_tags() -> None:
