@@ -18,9 +18,10 @@ zero is worth, in basis points of cost: ``tracking_weight * 0.01**2`` equals
 remove a full point of tracking error, about 4 bps for the last 0.2 points.
 
 Fixed ticket costs are not convex; a two-stage method handles them: solve the
-convex problem, drop every trade whose benefit (the objective increase when
-that asset alone is frozen) is below its ticket cost, re-solve with those
-assets frozen, and repeat until no trade is dropped. Of the solutions visited
+convex problem, compute each trade's benefit (the objective increase when that
+asset alone is frozen and the rest re-optimized), freeze the trade whose
+benefit falls furthest below its ticket, and repeat until every remaining trade
+is worth its ticket. Of the solutions visited
 (the convex one with every ticket paid included) and trading nothing, when the
 constraints allow it, the one with the least objective plus tickets is kept.
 """
@@ -37,7 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from optimizer import diagnosis
-from optimizer.constraints import Bound
+from optimizer.constraints import Bound, Norm1
 from optimizer.core import (
     FEAS_TOL,
     _piece_key,
@@ -363,24 +364,27 @@ def rebalance(
                 i not in fz and abs(t[i]) >= dust for i in range(n)
             )
 
-        # dropping several trades at once can cost more than their tickets save:
+        # drop one trade at a time, the one whose benefit falls furthest below its
+        # ticket (dropping several at once can cost more than their tickets save);
         # keep the best solution seen, the convex one with every ticket paid included
         best = (with_tickets(sol, frozen), sol, frozen, len(notes))
         for _ in range(n + 1):
             trades = (sol.x[:n] - h_w) * v1
             traded = [i for i in range(n) if i not in frozen and abs(trades[i]) > 1e-6]
-            drop = [i for i in traded if state.benefit(sol, frozen, i) < rc.fixed / v1]
-            if not drop:
+            options = []
+            for i in traded:
+                try:
+                    alt = state.solve(frozen | {i})
+                except (InfeasibleError, SolverError):
+                    continue
+                options.append((alt.objective - sol.objective - rc.fixed / v1, i, alt))
+            if not options:
                 break
-            trial = frozen | set(drop)
-            try:
-                sol = state.solve(trial)
-                frozen = trial
-            except InfeasibleError:
+            margin, i, alt = min(options, key=lambda o: o[0])
+            if margin >= 0:
                 break
-            notes.append(
-                "not worth a ticket of {:,.2f}: {}".format(rc.fixed, ", ".join(assets[drop]))
-            )
+            sol, frozen = alt, frozen | {i}
+            notes.append(f"not worth a ticket of {rc.fixed:,.2f}: {assets[i]}")
             if with_tickets(sol, frozen) < best[0]:
                 best = (with_tickets(sol, frozen), sol, frozen, len(notes))
         _, sol, frozen, kept = best
@@ -395,31 +399,40 @@ def rebalance(
                     pass
     # minimum trade size
     if min_trade > 0:
+        # trades kept at the minimum size stay so, and the others are checked again:
+        # the re-solve can shrink a trade that was large enough before
+        floors: dict[int, float] = {}
         for _ in range(n + 1):
             trades = (sol.x[:n] - h_w) * v1
-            small = [i for i in range(n) if i not in frozen and 1e-6 < abs(trades[i]) < min_trade]
+            small = [
+                i
+                for i in range(n)
+                if i not in frozen and i not in floors and 1e-6 < abs(trades[i]) < min_trade
+            ]
             if not small:
                 break
             try:
-                sol = state.solve(frozen | set(small))
+                sol = state.solve(frozen | set(small), floors=floors)
                 frozen = frozen | set(small)
                 notes.append(f"trades below {min_trade:,.2f} dropped: {', '.join(assets[small])}")
             except InfeasibleError:
-                floors = {i: math.copysign(min_trade / v1, trades[i]) for i in small}
+                floors.update({i: math.copysign(min_trade / v1, trades[i]) for i in small})
                 sol = state.solve(frozen, floors=floors)
                 notes.append(
                     f"trades kept at the minimum size to stay feasible: {', '.join(assets[small])}"
                 )
-                break
     t2 = time.perf_counter()
     w = sol.x[:n]
     trades = (w - h_w) * v1
     trades[np.abs(trades) < 1e-6 * max(1.0, abs(v1))] = 0.0
     trades[list(fixed_idx)] = 0.0
-    # a withdrawal or contribution is met exactly: put rounding dust on the largest trade
+    # a withdrawal or contribution is met exactly: put rounding dust on the largest trade.
+    # The trades sum to budget * V1 - V0: the cash flow when fully invested (Budget(1)),
+    # less the cash a smaller budget keeps out of the assets.
+    net = budget * v1 - v0
     if np.any(trades != 0):
         j = int(np.argmax(np.abs(trades)))
-        trades[j] += flow - trades.sum()
+        trades[j] += net - trades.sum()
     quantity = np.full(n, np.nan)
     residual = 0.0
     if price is not None:
@@ -430,7 +443,12 @@ def rebalance(
             )
         if lot_size is not None:
             trades, residual = _round_lots(
-                trades, price, _lot_vector(lot_size, assets), flow, held=h if long_only else None
+                trades,
+                price,
+                _lot_vector(lot_size, assets),
+                net,
+                held=h if long_only else None,
+                cap=None if part_caps is None else part_caps * v1,
             )
             notes.append(f"rounded to whole lots; uninvested cash {residual:,.2f}")
         quantity = np.where(trades != 0, trades / np.where(np.isfinite(price), price, 1.0), np.nan)
@@ -584,6 +602,28 @@ class _State:
                     Bound("held as is", f"held as is [{self.rm.assets[i]}]", i, *[self.h_w[i]] * 2)
                     for i in sorted(frozen)
                 ]
+                # so are the trading limits, which are rows of the program but not pieces
+                if self.max_turnover is not None:
+                    held.append(
+                        Norm1(
+                            "turnover cap",
+                            "turnover cap",
+                            self.h_w,
+                            np.ones(n),
+                            float(self.max_turnover),
+                        )
+                    )
+                if self.part_caps is not None:
+                    held.extend(
+                        Bound(
+                            "participation limit",
+                            f"participation limit [{self.rm.assets[i]}]",
+                            i,
+                            self.h_w[i] - self.part_caps[i],
+                            self.h_w[i] + self.part_caps[i],
+                        )
+                        for i in range(n)
+                    )
                 err = diagnosis.elastic(
                     pieces + held, n, self.rm, attempts=[o.attempt() for o in outs]
                 )
@@ -596,14 +636,6 @@ class _State:
             raise SolverError("every solver in the chain failed", [o.attempt() for o in outs])
         winner.objective += self.const
         return winner
-
-    def benefit(self, sol, frozen: set, i: int) -> float:
-        """Objective increase when asset ``i`` is not traded (others re-optimized)."""
-        try:
-            alt = self.solve(frozen | {i})
-        except (InfeasibleError, SolverError):
-            return math.inf
-        return alt.objective - sol.objective
 
 
 def _band_vector(bands, assets: pd.Index) -> np.ndarray:
@@ -630,31 +662,39 @@ def _lot_vector(lot, assets: pd.Index) -> np.ndarray:
     return v
 
 
-def _round_lots(trades, price, lot, flow, held=None) -> tuple[np.ndarray, float]:
+def _round_lots(trades, price, lot, flow, held=None, cap=None) -> tuple[np.ndarray, float]:
     """Round trades to whole lots without spending cash the portfolio does not have.
 
     Each trade is rounded to the nearest lot; while the rounded trades spend
     more than ``flow`` (sells plus contribution), the buy whose rounding added
-    the most is cut by one lot. The leftover cash is returned (>= 0). With
-    ``held`` (the positions of a long-only account, currency), a sell never
-    exceeds the position: it is rounded toward zero instead.
+    the most is cut by one lot; while the cash left would buy a whole lot, the
+    trade whose rounding took the most gets one more lot. The leftover cash is
+    returned (>= 0, less than a lot of every asset that can still take one).
+    With ``held`` (the positions of a long-only account, currency), a sell
+    never exceeds the position; with ``cap`` (currency), no trade exceeds its
+    participation limit: such trades are rounded toward zero instead.
     """
     unit = lot * np.where(np.isfinite(price), price, 0.0)
     out = trades.copy()
     live = (trades != 0) & (unit > 0)
     out[live] = np.round(trades[live] / unit[live]) * unit[live]
-    room = np.full(len(trades), np.inf) if held is None else held * (1 + 1e-12) + 1e-9
+    k = len(trades)
+    hi = np.full(k, np.inf) if cap is None else cap * (1 + 1e-12) + 1e-9
+    lo = -hi
     if held is not None:
-        over = live & (out < -room)
-        out[over] = -np.floor(held[over] / unit[over] + 1e-9) * unit[over]
-    for _ in range(10 * len(trades) + 10):
+        lo = np.maximum(lo, -(held * (1 + 1e-12) + 1e-9))
+    safe = np.where(unit > 0, unit, 1.0)
+    above, below = live & (out > hi), live & (out < lo)
+    out[above] = np.floor(hi[above] / safe[above]) * unit[above]
+    out[below] = -np.floor(-lo[below] / safe[below]) * unit[below]
+    for _ in range(10 * k + 10):
         residual = flow - out.sum()
         if residual >= -1e-9:
-            return out, float(max(residual, 0.0))
+            break
         buys = np.flatnonzero((out > 0) & live)
         if buys.size == 0:
-            # sells rounded to zero count too; none may go past its position
-            sells = np.flatnonzero((trades < 0) & live & (out - unit >= -room))
+            # sells rounded to zero count too; none may go past its limits
+            sells = np.flatnonzero((trades < 0) & live & (out - unit >= lo))
             if sells.size == 0:
                 break
             j = sells[np.argmax(unit[sells])]
@@ -663,6 +703,30 @@ def _round_lots(trades, price, lot, flow, held=None) -> tuple[np.ndarray, float]
         excess = out[buys] - trades[buys]
         j = buys[int(np.argmax(excess))]
         out[j] -= unit[j]
+    else:
+        residual = flow - out.sum()
+    if residual >= -1e-9:
+        # idle cash: whole lots more where that brings a trade closer to the optimizer's
+        # (after cuts above); while more than a lot of the dearest asset would stay idle
+        # (more than the verification allows), a lot more of any trade with room
+        biggest = float(unit[live].max(initial=0.0))
+        for _ in range(10 * k + 10):
+            short = trades - out
+            ok = live & (unit <= residual + 1e-9) & (out + unit <= hi)
+            pick = ok & (short >= unit / 2)
+            if not pick.any():
+                if residual < biggest - 1e-9:
+                    break
+                pick = ok
+            if not pick.any():
+                break
+            j = int(np.flatnonzero(pick)[np.argmax(short[pick])])
+            m = min(np.floor(short[j] / unit[j] + 0.5), np.floor((residual + 1e-9) / unit[j]))
+            if np.isfinite(hi[j]):
+                m = min(m, np.floor((hi[j] - out[j]) / unit[j]))
+            out[j] += max(m, 1.0) * unit[j]
+            residual = flow - out.sum()
+        return out, float(max(residual, 0.0))
     raise InputError("could not round the trades to whole lots within the cash available")
 
 
