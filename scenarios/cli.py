@@ -1,16 +1,29 @@
 """The ``trimtab`` command line.
 
-Only ``--help`` and ``--version`` for now; the scenario commands (``run``,
-``frontier``, ``rebalance``, ``stress``, ``backtest``, ``validate``,
-``example``) arrive with the scenario files.
+``trimtab run SCENARIO [--out DIR] [--json]`` is the main job; beside it
+``frontier``, ``rebalance``, ``stress``, ``validate`` and ``example NAME``.
+Tables for people on stdout, ``--json`` for machines. Exit codes: 0 ok, 2 bad
+input (file, schema, data), 3 infeasible (the message names the constraints
+that conflict and by how much), 4 solver failure after every fallback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import warnings
 from collections.abc import Sequence
-from importlib import metadata
+from importlib import metadata, resources
+from pathlib import Path
+
+import pandas as pd
+
+from optimizer.errors import InfeasibleError, InputError, SolverError
+from scenarios.export import OutputSet, json_text
+
+EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 0, 2, 3, 4
+EXAMPLES_PACKAGE = "scenarios"
 
 
 def version() -> str:
@@ -21,28 +34,353 @@ def version() -> str:
         return "unknown"
 
 
+def examples() -> dict[str, Path]:
+    """Shipped example scenarios by name."""
+    folder = resources.files(EXAMPLES_PACKAGE) / "examples"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+class _Progress:
+    """A one-line progress bar on a terminal's stderr; silent otherwise."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * done / max(total, 1))
+        end = "\n" if done >= total else ""
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}"
+        )
+        sys.stderr.flush()
+
+
+def _pct(x) -> str:
+    return "" if x is None or pd.isna(x) else f"{x:8.2%}"
+
+
+def _print_run(res, *, show_orders: bool = True) -> None:
+    from scenarios.engine import sharpe, targets_table
+
+    scn, a = res.scenario, res.allocation
+    print(
+        f"{scn.portfolio.name} ({scn.portfolio.id})  model: {scn.model.kind}"
+        + (f" / {scn.model.objective}" if scn.model.objective else "")
+    )
+    table = targets_table(res)
+    cols = [c for c in ("target", "policy", "active", "risk_contribution") if c in table]
+    print(table[cols].to_string(formatters={c: _pct for c in cols}))
+    sr = sharpe(a, scn.estimates.risk_free_rate)
+    print(
+        f"expected return {_pct(a.expected_return).strip()}  volatility "
+        f"{_pct(a.volatility).strip()}  Sharpe {'' if sr is None else f'{sr:.2f}'}"
+    )
+    if a.binding:
+        print("binding constraints:")
+        for b in a.binding:
+            price = "" if b["shadow_price"] is None else f"  shadow price {b['shadow_price']:.4g}"
+            print(f"  {b['label']} ({b['side']}){price}")
+    if res.overlay is not None:
+        print(
+            f"tactical overlay: equity tilt {res.overlay.equity_tilt:+.2%} "
+            f"(rules add to {res.overlay.uncapped_tilt:+.2%})"
+        )
+        for r in res.overlay.fired:
+            print(
+                f"  {'FIRED' if r['fired'] else 'quiet'}  {r['name']}: {r['condition']} "
+                f"-> equity {r['equity']:+.2%}"
+            )
+    if res.checks:
+        print("validation:")
+        for c in res.checks:
+            mark = {True: "PASS", False: "FAIL", None: "n/a "}[c["passed"]]
+            fig = "" if c["figure"] is None else f" {c['figure']:.6g}"
+            print(f"  {mark}  {c['check']}:{fig} ({c['detail']})")
+    if res.stress:
+        print("stress:")
+        for s in res.stress:
+            tail = "" if s.value_after is None else f", value after {s.value_after:,.0f}"
+            print(f"  {s.name}: {s.portfolio_return:+.2%}{tail}")
+    if res.decision is not None:
+        print(
+            f"rebalance trigger: {'trade' if res.decision.trade else 'no trade'} "
+            f"({'; '.join(res.decision.reasons)})"
+        )
+    if show_orders and res.plan is not None:
+        p = res.plan
+        print(
+            f"orders ({len(p.trades)}), est. cost {p.total_cost:,.2f}, turnover "
+            f"{p.turnover:.2%}, tracking error {p.tracking_error_before:.3%} -> "
+            f"{p.tracking_error_after:.3%}:"
+        )
+        if not p.trades.empty:
+            print(
+                p.trades[["side", "notional", "quantity", "est_cost"]].to_string(
+                    float_format=lambda v: f"{v:,.2f}"
+                )
+            )
+        for note in p.notes:
+            print(f"  note: {note}")
+
+
+def _load(path: str):
+    from scenarios.schema import load_scenario
+
+    return load_scenario(path)
+
+
+def cmd_run(args) -> int:
+    from scenarios.engine import run_scenario, write_outputs
+
+    scn = _load(args.scenario)
+    res = run_scenario(scn, progress=_Progress("frontier", not args.json))
+    if args.out:
+        write_outputs(res, args.out, command="run")
+    if args.json:
+        sys.stdout.write(json_text(res.report()))
+    else:
+        _print_run(res)
+        if args.out:
+            print(f"outputs written to {args.out}")
+    return EXIT_OK
+
+
+def cmd_frontier(args) -> int:
+    from scenarios.engine import frontier, manifest
+
+    scn = _load(args.scenario)
+    est = scn.estimates.build()
+    fr = frontier(scn, est, args.points, _Progress("frontier", not args.json))
+    table = fr.points.join(fr.weights)
+    if args.out:
+        with OutputSet(args.out) as out:
+            out.write_csv("frontier.csv", table)
+            out.write_json("frontier_failed.json", fr.failed.to_dict(orient="records"))
+            out.write_json(
+                "manifest.json", manifest(scn, None, [*out.files, "manifest.json"], "frontier")
+            )
+    if args.json:
+        sys.stdout.write(json_text(fr.to_dict()))
+    else:
+        print(fr.points.to_string(float_format=lambda v: f"{v:.4f}"))
+        if len(fr.failed):
+            print(f"{len(fr.failed)} points failed:")
+            print(fr.failed.to_string())
+    return EXIT_OK
+
+
+def cmd_rebalance(args) -> int:
+    from scenarios.engine import run_scenario, write_outputs
+
+    scn = _load(args.scenario)
+    if scn.holdings is None:
+        raise InputError(f"{args.scenario}: holdings: a rebalance needs a [holdings] section")
+    res = run_scenario(scn)
+    if args.out:
+        write_outputs(res, args.out, command="rebalance")
+    if args.json:
+        payload = (
+            res.plan.to_orders()
+            if res.plan is not None
+            else {"trade": False, "reasons": list(res.decision.reasons)}
+        )
+        sys.stdout.write(json_text(payload))
+    else:
+        _print_run(res)
+    return EXIT_OK
+
+
+def cmd_stress(args) -> int:
+    from scenarios.engine import run_scenario
+
+    scn = _load(args.scenario)
+    if not scn.stress:
+        raise InputError(f"{args.scenario}: stress: the scenario has no [[stress]] tables")
+    res = run_scenario(scn)
+    rows = [s.to_dict() for s in res.stress]
+    if args.json:
+        sys.stdout.write(json_text(rows))
+    else:
+        for s in res.stress:
+            surv = (
+                "" if s.survives is None else f"  {'survives' if s.survives else 'BREACHES FLOOR'}"
+            )
+            print(f"{s.name}: {s.portfolio_return:+.2%}{surv}")
+            print(s.contributions.to_string(float_format=lambda v: f"{v:+.4f}"))
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from scenarios import stress as stress_mod
+    from scenarios.engine import evaluate, validation_checks
+
+    scn = _load(args.scenario)
+    est = scn.estimates.build()
+    if args.weights:
+        path = Path(args.weights)
+        if not path.exists():
+            raise InputError(f"{args.weights}: no such file")
+        if path.suffix == ".json":
+            try:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{args.weights}: invalid JSON: {exc}") from None
+            weights = pd.Series(raw.get("targets", raw), dtype=float)
+        else:
+            frame = pd.read_csv(path, index_col=0)
+            weights = frame["target"] if "target" in frame else frame.iloc[:, 0]
+        what = f"weights from {path.name}"
+    elif scn.holdings is not None:
+        weights, what = scn.holdings.weights, "current holdings"
+    elif scn.policy is not None:
+        weights, what = scn.policy, "policy weights"
+    else:
+        raise InputError(
+            f"{args.scenario}: nothing to validate: give --weights, holdings or a policy"
+        )
+    unknown = weights.index.difference(scn.assets)
+    if len(unknown):
+        raise InputError(f"{what} names unknown assets: {', '.join(map(str, unknown))}")
+    alloc = evaluate(weights.astype(float), est, scn, status="given")
+    stressed = tuple(
+        stress_mod.apply(
+            alloc.weights,
+            dict(sh),
+            name=nm,
+            universe=scn.universe,
+            value=scn.portfolio.value,
+            floor=scn.validation.get("survival_floor"),
+        )
+        for nm, sh in scn.stress
+    )
+    checks = validation_checks(scn, alloc, stressed)
+    ok = all(c["passed"] is not False for c in checks)
+    if args.json:
+        sys.stdout.write(json_text({"validated": what, "passed": ok, "checks": list(checks)}))
+    else:
+        print(f"validating {what}:")
+        for c in checks:
+            mark = {True: "PASS", False: "FAIL", None: "n/a "}[c["passed"]]
+            fig = "" if c["figure"] is None else f" {c['figure']:.6g}"
+            print(f"  {mark}  {c['check']}:{fig} ({c['detail']})")
+    return EXIT_OK
+
+
+def cmd_example(args) -> int:
+    found = examples()
+    if args.name not in found:
+        raise InputError(f"unknown example {args.name!r}; choose from {', '.join(sorted(found))}")
+    source = found[args.name]
+    text = source.read_text(encoding="utf-8")
+    folder = Path(args.dir)
+    with OutputSet(folder) as out:
+        out.write_text(f"{args.name}.toml", text)
+        for data in _data_files(text):
+            blob = (source.parent / data).read_bytes()
+            out.write_bytes(data, blob)
+    if not args.json:
+        print(
+            f"wrote {folder / (args.name + '.toml')}"
+            + "".join(f" and {folder / d}" for d in _data_files(text))
+        )
+    else:
+        sys.stdout.write(
+            json_text(
+                {
+                    "scenario": str(folder / f"{args.name}.toml"),
+                    "data": [str(folder / d) for d in _data_files(text)],
+                }
+            )
+        )
+    return EXIT_OK
+
+
+def _data_files(text: str) -> list[str]:
+    """Files a scenario refers to (``file = ...``, ``correlation = "....csv"``)."""
+    import tomllib
+
+    doc = tomllib.loads(text)
+    est = doc.get("estimates", {})
+    out = []
+    for key in ("file", "correlation"):
+        value = est.get(key)
+        if isinstance(value, str):
+            out.append(value)
+    return out
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="trimtab",
-        description=(
-            "trimtab: convex-optimization asset allocation. Estimates risk and return, "
-            "solves for policy-constrained target weights and cost-aware rebalances. "
-            "Try `python -m scenarios.demo` for a worked example on shipped data."
-        ),
+        description="trimtab: convex-optimization asset allocation. Estimate, allocate, "
+        "rebalance, stress and validate a portfolio described in a TOML scenario file.",
+        epilog="exit codes: 0 ok, 2 bad input, 3 infeasible policy, 4 solver failure. "
+        "Start from `trimtab example riverside_endowment`.",
     )
     p.add_argument("--version", action="version", version=f"trimtab {version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(sp, out=True):
+        sp.add_argument("scenario", help="scenario file (TOML)")
+        if out:
+            sp.add_argument("--out", metavar="DIR", help="write outputs to DIR (atomically)")
+        sp.add_argument("--json", action="store_true", help="JSON on stdout instead of tables")
+
+    sp = sub.add_parser("run", help="the main job: estimate, allocate, rebalance, stress, validate")
+    common(sp)
+    sp.set_defaults(func=cmd_run)
+    sp = sub.add_parser("frontier", help="efficient frontier under the scenario's constraints")
+    common(sp)
+    sp.add_argument("--points", type=int, default=50, help="number of points (default 50)")
+    sp.set_defaults(func=cmd_frontier)
+    sp = sub.add_parser("rebalance", help="orders that move the holdings to the target")
+    common(sp)
+    sp.set_defaults(func=cmd_rebalance)
+    sp = sub.add_parser("stress", help="stress tests of the target portfolio")
+    common(sp, out=False)
+    sp.set_defaults(func=cmd_stress)
+    sp = sub.add_parser("validate", help="check given weights against the policy, no optimization")
+    common(sp, out=False)
+    sp.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="weights CSV (asset,target) or JSON; default: the holdings, else the policy",
+    )
+    sp.set_defaults(func=cmd_validate)
+    sp = sub.add_parser("example", help="write a shipped example scenario to start from")
+    sp.add_argument("name", help="example name (riverside_endowment, ria_q1_2024, ...)")
+    sp.add_argument("--dir", default=".", help="folder to write into (default: here)")
+    sp.add_argument("--json", action="store_true", help="JSON on stdout")
+    sp.set_defaults(func=cmd_example)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trimtab`` console script; returns the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    p = parser()
-    if not args:
-        p.print_help()
-        return 0
-    p.parse_args(args)
-    return 0
+    args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if getattr(args, "func", None) is None:
+        parser().print_help()
+        return EXIT_OK
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = args.func(args)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+        return code
+    except InputError as exc:
+        print(f"trimtab: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except InfeasibleError as exc:
+        print(f"trimtab: infeasible: {exc}", file=sys.stderr)
+        return EXIT_INFEASIBLE
+    except SolverError as exc:
+        print(f"trimtab: solver failure: {exc}", file=sys.stderr)
+        return EXIT_SOLVER
 
 
 if __name__ == "__main__":  # pragma: no cover
