@@ -200,4 +200,5 @@ def overlay(
     if (target < -1e-12).any():
         bad = target.index[target < -1e-12]
         raise InputError(f"the tactical tilt makes weights negative for {', '.join(bad)}")
+    target = target.reindex(policy.index).fillna(0.0)
     return Overlay(target.clip(lower=0.0), tuple(fired), capped, total)
