@@ -465,7 +465,9 @@ def _qp_sweep(mu_s, cov, targets, indices, *, constraints, universe, solvers) ->
     assets = rm.assets
     mu_vec = mu_s.to_numpy()
     cset = resolved(constraints, assets, universe)
-    if any(isinstance(p, RiskLimit) for p in cset.pieces):
+    if rm.kind == "factor" or any(isinstance(p, RiskLimit) for p in cset.pieces):
+        # a factor program is large and sparse: ProxQP's dense backend is the wrong tool
+        # (measured: 2.5 s a point at n=2000 against 0.17 s for Clarabel)
         return {}
     row = Row(TARGET_RETURN, TARGET_RETURN, mu_vec, float(targets[0]), math.inf)
     prog = compiled(Objective(variance=1.0), cset, rm, mu_vec, [row])

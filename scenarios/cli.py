@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from importlib import metadata, resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from optimizer.errors import InfeasibleError, InputError, SolverError
@@ -214,6 +215,43 @@ def cmd_stress(args) -> int:
     return EXIT_OK
 
 
+def _read_weights(name: str) -> pd.Series:
+    """Weights by asset from a CSV (asset,target) or a JSON object (or one with "targets").
+
+    Anything unreadable, non-numeric or non-finite is an InputError naming the file.
+    """
+    path = Path(name)
+    if not path.exists():
+        raise InputError(f"{name}: no such file")
+    try:
+        if path.suffix == ".json":
+            try:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{name}: invalid JSON: {exc}") from None
+            if isinstance(raw, dict) and isinstance(raw.get("targets"), dict):
+                raw = raw["targets"]
+            if not isinstance(raw, dict):
+                raise InputError(
+                    f"{name}: expected a JSON object of weights by asset "
+                    '(or one with a "targets" object)'
+                )
+            weights = pd.Series(raw, dtype=float)
+        else:
+            frame = pd.read_csv(path, index_col=0)
+            column = frame["target"] if "target" in frame else frame.iloc[:, 0]
+            weights = pd.to_numeric(column).astype(float)
+    except InputError:
+        raise
+    except (ValueError, TypeError, IndexError) as exc:
+        raise InputError(f"{name}: weights must be numbers by asset: {exc}") from None
+    weights.index = weights.index.map(str)
+    bad = weights.index[~np.isfinite(weights.to_numpy())]
+    if len(bad):
+        raise InputError(f"{name}: weights missing or not finite for {', '.join(bad)}")
+    return weights
+
+
 def cmd_validate(args) -> int:
     from scenarios import stress as stress_mod
     from scenarios.engine import evaluate, validation_checks
@@ -221,19 +259,8 @@ def cmd_validate(args) -> int:
     scn = _load(args.scenario)
     est = scn.estimates.build()
     if args.weights:
-        path = Path(args.weights)
-        if not path.exists():
-            raise InputError(f"{args.weights}: no such file")
-        if path.suffix == ".json":
-            try:
-                raw = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{args.weights}: invalid JSON: {exc}") from None
-            weights = pd.Series(raw.get("targets", raw), dtype=float)
-        else:
-            frame = pd.read_csv(path, index_col=0)
-            weights = frame["target"] if "target" in frame else frame.iloc[:, 0]
-        what = f"weights from {path.name}"
+        weights = _read_weights(args.weights)
+        what = f"weights from {Path(args.weights).name}"
     elif scn.holdings is not None:
         weights, what = scn.holdings.weights, "current holdings"
     elif scn.policy is not None:

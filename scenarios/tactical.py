@@ -164,7 +164,9 @@ def overlay(
     Parameters
     ----------
     policy : pandas.Series
-        Strategic weights by asset (sum 1).
+        Strategic weights by asset (sum 1); assets of the universe it does not
+        name weigh 0. The tilted target is labelled by the universe's assets,
+        in universe order.
     indicators : mapping
         Indicator values by name.
     rules : sequence of Rule
@@ -175,6 +177,8 @@ def overlay(
     offset : mapping tag -> share
         Where the opposite of the equity tilt goes (shares sum to 1).
     """
+    universe.check_assets(policy.index, what="tactical policy weights")
+    policy = policy.astype(float).reindex(universe.assets).fillna(0.0)
     names = list(indicators)
     fired = []
     total = 0.0
@@ -189,7 +193,7 @@ def overlay(
     shares = pd.Series(offset, dtype=float)
     if abs(shares.sum() - 1.0) > 1e-9:
         raise InputError(f"tactical offset shares sum to {shares.sum():.6g}, not 1")
-    target = policy.astype(float).copy()
+    target = policy.copy()
     if capped != 0.0:
         equity = universe.members(equity_tag)
         target = target.add(_spread(capped, equity, policy), fill_value=0.0)
