@@ -91,6 +91,10 @@ class Config:
     resolve_n: int = 12
     resolve_calls: int = 1000
     resolve_peer_calls: int = 100
+    rebalance_n: int = 12
+    rebalance_accounts: int = 1000
+    rebalance_peer_accounts: int = 100
+    rebalance_large_n: int = 500
 
     @classmethod
     def make(cls, *, quick: bool, repeat: int | None) -> Config:
@@ -109,6 +113,9 @@ class Config:
                 rp_n=100,
                 resolve_calls=200,
                 resolve_peer_calls=30,
+                rebalance_accounts=100,
+                rebalance_peer_accounts=20,
+                rebalance_large_n=100,
             )
         return cls(quick=False, repeat=repeat or 5, repeat_slow=repeat or 3)
 
@@ -1156,6 +1163,161 @@ def bench_resolve(cfg: Config) -> Outcome:
     return out
 
 
+def cvxpy_rebalance(h, target, cov_v, buy, sell, k, lam):
+    """The same rebalance as a new cvxpy problem per account (what the peers do)."""
+    import cvxpy as cp
+
+    n = len(h)
+    v1 = float(h.sum())
+    hw = h / v1
+    w = cp.Variable(n)
+    u = cp.Variable(n, nonneg=True)
+    s = cp.Variable(n, nonneg=True)
+    root = np.linalg.cholesky(cov_v + 1e-12 * np.eye(n))
+    objective = (
+        lam * cp.sum_squares(root.T @ (w - target))
+        + buy @ u
+        + sell @ s
+        + (k * np.sqrt(v1)) @ cp.power(u + s, 1.5)
+    )
+    prob = cp.Problem(cp.Minimize(objective), [w - u + s == hw, cp.sum(w) == 1, w >= 0])
+    prob.solve(solver=cp.CLARABEL)
+    return (w.value - hw) * v1
+
+
+def bench_rebalance(cfg: Config) -> Outcome:
+    from optimizer.costs import CostModel
+    from optimizer.rebalance import rebalance
+
+    out = Outcome()
+    n = cfg.rebalance_n
+    cov, _ = small_inputs(n, 1, 53)
+    assets = cov.index
+    target = pd.Series(1.0 / n, index=assets)
+    rng = np.random.default_rng(7)
+    accounts = [
+        pd.Series(rng.uniform(50_000, 150_000, n), index=assets)
+        for _ in range(cfg.rebalance_accounts + 1)
+    ]
+    adv = pd.Series(rng.uniform(2e7, 2e8, n), index=assets)
+    costs = CostModel(bps=10, impact=0.1, adv=adv)
+    rc = costs.resolve(assets, None, np.diag(cov.to_numpy()))
+    rebalance(accounts[-1], target, cov=cov, costs=costs)  # compiles once, untimed
+
+    def per_call(fn, items):
+        times, results = [], []
+        gc.collect()
+        for h in items:
+            start = time.perf_counter()
+            results.append(fn(h))
+            times.append(time.perf_counter() - start)
+        return times, results
+
+    ours = Side(f"rebalance x{cfg.rebalance_accounts} accounts (prop + impact)", None)
+    progress(f"    {ours.label}")
+    try:
+        times, plans = per_call(lambda h: rebalance(h, target, cov=cov, costs=costs), accounts[:-1])
+        ours.times = times
+        ours.result = [
+            p.weights_after.to_numpy() * p.value_after - h.to_numpy()
+            for p, h in zip(plans, accounts, strict=False)
+        ]
+    except Exception as exc:
+        ours.error = f"{type(exc).__name__}: {exc}"
+    peer = Side(f"new cvxpy problem per account x{cfg.rebalance_peer_accounts}", None)
+    progress(f"    {peer.label}")
+    cov_v = cov.to_numpy()
+    lam = 100.0
+    try:
+        cvxpy_rebalance(
+            accounts[-1].to_numpy(), target.to_numpy(), cov_v, rc.buy, rc.sell, rc.impact, lam
+        )
+        times, trades = per_call(
+            lambda h: cvxpy_rebalance(
+                h.to_numpy(), target.to_numpy(), cov_v, rc.buy, rc.sell, rc.impact, lam
+            ),
+            accounts[: cfg.rebalance_peer_accounts],
+        )
+        peer.times, peer.result = times, trades
+    except Exception as exc:
+        peer.error = f"{type(exc).__name__}: {exc}"
+    accurate = None
+    if ours.ok and peer.ok:
+
+        def objective(trades, h):
+            v = h.sum()
+            w = (h + trades) / v
+            d = w - target.to_numpy()
+            cost = (
+                rc.buy @ np.clip(trades, 0, None)
+                + rc.sell @ np.clip(-trades, 0, None)
+                + rc.impact @ np.abs(trades) ** 1.5
+            )
+            return lam * d @ cov_v @ d + cost / v
+
+        gaps = [
+            objective(o, accounts[i].to_numpy()) - objective(t, accounts[i].to_numpy())
+            for i, (o, t) in enumerate(zip(ours.result, peer.result, strict=False))
+        ]
+        accurate = bool(max(gaps) <= 1e-9)
+        out.notes.append(
+            f"objective (fraction of value), trimtab minus the cvxpy formulation: worst "
+            f"{max(gaps):+.1e}, median {np.median(gaps):+.1e} over {len(gaps)} accounts "
+            "(negative: ours is better)"
+        )
+    if ours.ok:
+        q = np.quantile(ours.times, [0.1, 0.5, 0.9, 0.99])
+        out.notes.append(
+            "trimtab per account: p10 {}, median {}, p90 {}, p99 {}".format(
+                *(fmt_seconds(v) for v in q)
+            )
+        )
+    out.rows.append(
+        make_row(
+            "6 rebalance",
+            f"rebalance n={n} per account vs cvxpy per account",
+            ours,
+            peer,
+            Goal("speedup", 10.0),
+            accurate,
+        )
+    )
+    out.rows.append(
+        make_row(
+            "6 rebalance",
+            f"rebalance n={n} per account (median)",
+            ours,
+            None,
+            Goal("absolute", 1e-3),
+            None,
+        )
+    )
+    # n=500 with a factor covariance: one rebalance, cold (new covariance object per run)
+    big_n, k = cfg.rebalance_large_n, 20
+    loadings, fcov, specific, _ = factor_inputs(big_n, k, 61)
+    big_assets = loadings.index
+    big_target = pd.Series(1.0 / big_n, index=big_assets)
+    big_h = pd.Series(rng.uniform(0.5, 1.5, big_n) * 1e6, index=big_assets)
+    big = Side(
+        f"rebalance n={big_n}, {k}-factor covariance, 10 bps",
+        lambda fc: rebalance(big_h, big_target, cov=fc, costs=CostModel(bps=10)),
+        setup=lambda: (FactorCovariance(loadings.copy(), fcov, specific),),
+        warmup=lambda: rebalance(big_h, big_target, cov=FactorCovariance(loadings, fcov, specific)),
+    )
+    measure([big], cfg.repeat)
+    out.rows.append(
+        make_row(
+            "6 rebalance",
+            f"rebalance n={big_n} factor, one call",
+            big,
+            None,
+            Goal("absolute", 0.05),
+            None,
+        )
+    )
+    return out
+
+
 # --------------------------------------------------------------------------- driver
 
 BENCHMARKS: dict[str, tuple[str, Callable[[Config], Outcome]]] = {
@@ -1170,6 +1332,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Config], Outcome]]] = {
         bench_risk_parity,
     ),
     "resolve": ("5 max_utility re-solve with new expected returns", bench_resolve),
+    "rebalance": (
+        "6 rebalance: a batch of accounts, and n=500 with a factor covariance",
+        bench_rebalance,
+    ),
 }
 
 

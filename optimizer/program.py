@@ -270,29 +270,58 @@ _CLARABEL_STATUS = {
 }
 
 
+_CLARABEL_CONES: dict[int, tuple] = {}
+_CLARABEL_SOLVERS: dict[tuple, tuple] = {}
+
+
+def _clarabel_cones(cones: list) -> list:
+    """Clarabel's cone objects for a program's cone list, made once per list object."""
+    import clarabel
+
+    hit = _CLARABEL_CONES.get(id(cones))
+    if hit is not None and hit[0] is cones:
+        return hit[1]
+    out = []
+    for cone, size, param in cones:
+        if cone == "zero":
+            out.append(clarabel.ZeroConeT(size))
+        elif cone == "nonneg":
+            out.append(clarabel.NonnegativeConeT(size))
+        elif cone == "soc":
+            out.append(clarabel.SecondOrderConeT(size))
+        elif cone == "exp":
+            out.append(clarabel.ExponentialConeT())
+        else:
+            out.append(clarabel.PowerConeT(param))
+    if len(_CLARABEL_CONES) > 64:
+        _CLARABEL_CONES.clear()
+    _CLARABEL_CONES[id(cones)] = (cones, out)  # keeps the list alive so its id stays unique
+    return out
+
+
 def _clarabel(prog: Program, tol: float) -> Outcome:
     import clarabel
 
-    cones = []
-    for cone, size, param in prog.cones:
-        if cone == "zero":
-            cones.append(clarabel.ZeroConeT(size))
-        elif cone == "nonneg":
-            cones.append(clarabel.NonnegativeConeT(size))
-        elif cone == "soc":
-            cones.append(clarabel.SecondOrderConeT(size))
-        elif cone == "exp":
-            cones.append(clarabel.ExponentialConeT())
-        else:
-            cones.append(clarabel.PowerConeT(param))
+    cones = _clarabel_cones(prog.cones)
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     settings.tol_gap_abs = tol
     settings.tol_gap_rel = tol
     settings.tol_feas = tol
     settings.presolve_enable = False
-    P = prog.P_upper
-    sol = clarabel.DefaultSolver(P, prog.q, prog.A, prog.b, cones, settings).solve()
+    # programs that share their matrices (a batch of accounts, new expected returns) keep one
+    # solver and only update q and b: the setup is a third of a small solve
+    key = (id(prog.A), id(prog.P_upper), id(prog.cones), tol)
+    hit = _CLARABEL_SOLVERS.get(key)
+    if hit is not None and hit[0] is prog.A and hit[1] is prog.P_upper and hit[2] is prog.cones:
+        solver = hit[3]
+        solver.update(q=prog.q, b=prog.b)
+    else:
+        solver = clarabel.DefaultSolver(prog.P_upper, prog.q, prog.A, prog.b, cones, settings)
+        if len(_CLARABEL_SOLVERS) > 32:
+            _CLARABEL_SOLVERS.clear()
+        _CLARABEL_SOLVERS[key] = (prog.A, prog.P_upper, prog.cones, solver)
+    sol = solver.solve()
     raw = str(sol.status).split(".")[-1]
     status = _CLARABEL_STATUS.get(raw, "error")
     x = np.asarray(sol.x) if status.startswith("optimal") else None

@@ -57,6 +57,9 @@ from optimizer.trades import RebalancePlan, _iso, _series
 from optimizer.universe import Universe
 
 DEFAULT_TRACKING_WEIGHT = 100.0
+_COLUMNS = pd.Index(
+    ["notional", "quantity", "price", "cost_proportional", "cost_impact", "cost_fixed", "est_cost"]
+)
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 16
 
@@ -467,19 +470,20 @@ def rebalance(
     parts = rc.breakdown(trades)
     est = parts["proportional"] + parts["impact"] + parts["fixed"]
     traded = np.flatnonzero(trades != 0)
-    table = pd.DataFrame(
-        {
-            "side": np.where(trades[traded] > 0, "buy", "sell"),
-            "notional": np.abs(trades[traded]),
-            "quantity": np.abs(quantity[traded]),
-            "price": price[traded] if price is not None else np.nan,
-            "cost_proportional": parts["proportional"][traded],
-            "cost_impact": parts["impact"][traded],
-            "cost_fixed": parts["fixed"][traded],
-            "est_cost": est[traded],
-        },
-        index=pd.Index(assets[traded], name="asset"),
+    numbers = np.column_stack(
+        [
+            np.abs(trades[traded]),
+            np.abs(quantity[traded]),
+            price[traded] if price is not None else np.full(len(traded), np.nan),
+            parts["proportional"][traded],
+            parts["impact"][traded],
+            parts["fixed"][traded],
+            est[traded],
+        ]
     )
+    # one float block, then the side column: far cheaper than a dict of columns per account
+    table = pd.DataFrame(numbers, index=pd.Index(assets[traded], name="asset"), columns=_COLUMNS)
+    table.insert(0, "side", np.where(trades[traded] > 0, "buy", "sell"))
     w_before = h / v0 if v0 > 0 else np.zeros(n)
     te_before = math.sqrt(rm.variance(w_before - tau))
     te_after = math.sqrt(rm.variance(w_after - tau))
