@@ -53,10 +53,10 @@ from scipy.optimize import nnls
 from optimizer.allocation import Allocation
 from optimizer.constraints import Bound, Budget, LongOnly, Row
 from optimizer.core import (
-    BINDING_TOL,
     Objective,
     RiskModel,
     align,
+    binding_sides,
     chain_of,
     make_allocation,
     piece_limits,
@@ -255,9 +255,10 @@ def _spinu_newton(hess: _Hessian, b: np.ndarray, *, tol: float, max_iter: int) -
     for _ in range(_JACOBI_SWEEPS):
         # every x_i solves its own budget equation with the others held fixed
         a = cx - diag * x
-        xj = 2.0 * b / (a + np.sqrt(a * a + 4.0 * diag * b))
-        cxj = hess.times(xj)
-        if not float(xj @ cxj) > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):  # a hedge: checked just below
+            xj = 2.0 * b / (a + np.sqrt(a * a + 4.0 * diag * b))
+            cxj = hess.times(xj)
+        if not np.isfinite(xj).all() or not float(xj @ cxj) > 0:
             break
         s = math.sqrt(1.0 / float(xj @ cxj))
         xj *= s
@@ -421,22 +422,6 @@ def _check_variances(diag: np.ndarray, assets: pd.Index) -> None:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _sides(pieces, w: np.ndarray, rm: RiskModel) -> tuple:
-    """Constraint sides binding at ``w`` (no shadow prices: the problem is homogenized)."""
-    found = []
-    for p in pieces:
-        v = piece_value(p, w, rm)
-        lo, hi = piece_limits(p)
-        if lo == hi:
-            sides = [("equal", abs(v - hi))]
-        else:
-            sides = [("max", hi - v), ("min", v - lo)]
-        for side, slack in sides:
-            if slack <= BINDING_TOL:
-                found.append({"name": p.name, "label": p.label, "side": side, "shadow_price": None})
-    return tuple(found)
-
-
 def _objective_value(y: np.ndarray, rm: RiskModel, b: np.ndarray) -> float:
     """``1/2 y'Cy - b' log y``: the value both paths minimize."""
     return 0.5 * rm.variance(y) - float(b @ np.log(y))
@@ -490,7 +475,7 @@ def _newton_allocation(res: _Newton, hess, b, total, pieces, rm, seconds) -> All
         status="optimal",
         solver="NEWTON",
         attempts=(attempt,),
-        binding=_sides(pieces, w, rm),
+        binding=binding_sides(pieces, w, rm),
         checks=verify(pieces, w, rm),
         timings={},
         objective=_objective_value(res.x, rm, b),
@@ -515,7 +500,7 @@ def _polished(alloc: Allocation, hess, b, pieces, total, rm) -> Allocation:
         solver=f"{alloc.solver}+NEWTON",
         attempts=alloc.attempts
         + ({"solver": "NEWTON", "status": "polished", "seconds": round(seconds, 6)},),
-        binding=_sides(pieces, wn, rm),
+        binding=binding_sides(pieces, wn, rm),
         checks=verify(pieces, wn, rm),
         timings={**alloc.timings, "other": alloc.timings.get("other", 0.0) + seconds},
         objective=value,

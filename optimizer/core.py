@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from optimizer import diagnosis
 from optimizer.allocation import Allocation
@@ -71,7 +72,9 @@ class RiskModel:
             self._dense = None
         else:
             self.kind = "dense"
-            self._dense = cov.loc[assets, assets].to_numpy(dtype=float)
+            same = cov.index.equals(assets) and cov.columns.equals(assets)
+            frame = cov if same else cov.loc[assets, assets]
+            self._dense = np.array(frame.to_numpy(dtype=float), order="C")
             self.G = self.d = None
         self._root = None
 
@@ -160,11 +163,11 @@ def check_cov(cov, assets: pd.Index | None = None, *, what: str = "cov") -> pd.I
         raise InputError(
             f"{what} is not symmetric: ({cov.index[i]}, {cov.index[j]}) differs from its mirror"
         )
-    try:  # a Cholesky factorization is the cheap proof of PSD
-        np.linalg.cholesky(values + 1e-8 * scale * np.eye(len(values)))
+    # a Cholesky factorization is the cheap proof of positive definiteness; a semidefinite
+    # matrix (it fails) gets the eigenvalue test with its tolerance
+    _, info = lapack.dpotrf(values, lower=1, clean=0, overwrite_a=0)
+    if info == 0:
         return cov.index
-    except np.linalg.LinAlgError:
-        pass
     lam = float(np.linalg.eigvalsh(values).min()) if len(values) else 0.0
     if lam < -1e-8 * scale:
         raise InputError(
@@ -441,8 +444,28 @@ def piece_limits(p: Piece) -> tuple[float, float]:
     return -np.inf, p.max
 
 
+_BOUND_CACHE: OrderedDict = OrderedDict()
+
+
 def _bound_arrays(pieces: Sequence[Piece]):
-    """Bounds gathered into arrays (index, lo, hi) and the other pieces, in order."""
+    """Bounds gathered into arrays (index, lo, hi) and the other pieces, in order.
+
+    Remembered for the same piece objects (a solve checks the same pieces twice,
+    a batch of accounts many times).
+    """
+    key = tuple(map(id, pieces))
+    hit = _BOUND_CACHE.get(key)
+    if hit is not None:
+        _BOUND_CACHE.move_to_end(key)
+        return hit[1]
+    out = _gather_bounds(pieces)
+    _BOUND_CACHE[key] = (list(pieces), out)  # the list keeps the ids from being reused
+    if len(_BOUND_CACHE) > _CACHE_SIZE:
+        _BOUND_CACHE.popitem(last=False)
+    return out
+
+
+def _gather_bounds(pieces: Sequence[Piece]):
     idx, lo, hi, owners, rest = [], [], [], [], []
     for p in pieces:
         if type(p) is Bound:
@@ -525,28 +548,46 @@ def stationary(prog: Program, out: Outcome) -> bool:
     return resid <= tol * (1.0 + size)
 
 
-def binding(prog: Program, out: Outcome, pieces, w, rm, *, scale: float = 1.0) -> tuple:
-    """Binding constraint sides with their shadow prices (duals of the solver)."""
-    slack_of: dict[tuple[str, str], float] = {}
+def near_binding(pieces, w: np.ndarray, rm) -> dict[tuple[str, str, str], float]:
+    """Slack of every constraint side within ``BINDING_TOL`` of binding at ``w``.
+
+    Keys are ``(name, label, side)`` with side ``"min"``, ``"max"`` or ``"equal"``,
+    in the order of the pieces; per-asset bounds are screened in numpy.
+    """
+    found: dict[tuple[str, str, str], float] = {}
     idx, lo, hi, owners, rest = _bound_arrays(pieces)
     if len(idx):
         v = w[idx]
-        near_hi = np.flatnonzero(hi - v <= BINDING_TOL)
-        near_lo = np.flatnonzero(v - lo <= BINDING_TOL)
-        for k in near_hi:
-            side = "equal" if lo[k] == hi[k] else "max"
-            slack_of[(owners[k].label, side)] = float(abs(hi[k] - v[k]))
-        for k in near_lo:
-            if lo[k] != hi[k]:
-                slack_of[(owners[k].label, "min")] = float(v[k] - lo[k])
+        for k in np.flatnonzero((hi - v <= BINDING_TOL) | (v - lo <= BINDING_TOL)):
+            p = owners[k]
+            if lo[k] == hi[k]:
+                found[(p.name, p.label, "equal")] = float(abs(v[k] - hi[k]))
+                continue
+            if hi[k] - v[k] <= BINDING_TOL:
+                found[(p.name, p.label, "max")] = float(hi[k] - v[k])
+            if v[k] - lo[k] <= BINDING_TOL:
+                found[(p.name, p.label, "min")] = float(v[k] - lo[k])
     for p in rest:
-        v = piece_value(p, w, rm)
-        lo, hi = piece_limits(p)
-        if lo == hi:
-            slack_of[(p.label, "equal")] = abs(v - hi)
-        else:
-            slack_of[(p.label, "max")] = hi - v
-            slack_of[(p.label, "min")] = v - lo
+        v_ = piece_value(p, w, rm)
+        lo_, hi_ = piece_limits(p)
+        sides = [("equal", abs(v_ - hi_))] if lo_ == hi_ else [("max", hi_ - v_), ("min", v_ - lo_)]
+        for side, slack in sides:
+            if slack <= BINDING_TOL:
+                found[(p.name, p.label, side)] = slack
+    return found
+
+
+def binding_sides(pieces, w: np.ndarray, rm) -> tuple:
+    """Binding constraint sides at ``w`` without shadow prices (as ``binding`` reports them)."""
+    return tuple(
+        {"name": name, "label": label, "side": side, "shadow_price": None}
+        for name, label, side in near_binding(pieces, w, rm)
+    )
+
+
+def binding(prog: Program, out: Outcome, pieces, w, rm, *, scale: float = 1.0) -> tuple:
+    """Binding constraint sides with their shadow prices (duals of the solver)."""
+    slack_of = {(label, side): v for (_, label, side), v in near_binding(pieces, w, rm).items()}
     found = []
     for i, tag in enumerate(prog.tags):
         if tag is None:
