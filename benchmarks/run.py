@@ -95,6 +95,9 @@ class Config:
     rebalance_accounts: int = 1000
     rebalance_peer_accounts: int = 100
     rebalance_large_n: int = 500
+    backtest_years: int = 20
+    backtest_n: int = 50
+    mc_paths: int = 100_000
 
     @classmethod
     def make(cls, *, quick: bool, repeat: int | None) -> Config:
@@ -116,6 +119,9 @@ class Config:
                 rebalance_accounts=100,
                 rebalance_peer_accounts=20,
                 rebalance_large_n=100,
+                backtest_years=5,
+                backtest_n=10,
+                mc_paths=10_000,
             )
         return cls(quick=False, repeat=repeat or 5, repeat_slow=repeat or 3)
 
@@ -1318,6 +1324,62 @@ def bench_rebalance(cfg: Config) -> Outcome:
     return out
 
 
+def bench_backtest(cfg: Config) -> Outcome:
+    from optimizer.costs import CostModel
+    from scenarios.backtest import Optimized, backtest
+    from scenarios.montecarlo import simulate
+
+    out = Outcome()
+    years, n = cfg.backtest_years, cfg.backtest_n
+    rng = np.random.default_rng(83)
+    months = years * 12
+    market = rng.normal(0.007, 0.045, months)
+    rets = pd.DataFrame(
+        market[:, None] * rng.uniform(0.6, 1.4, n) + rng.normal(0.0, 0.03, (months, n)),
+        index=pd.date_range("2000-01-31", periods=months, freq="ME"),
+        columns=[f"A{i:02d}" for i in range(n)],
+    )
+    target = pd.Series(1.0 / n, index=rets.columns)
+    costs = CostModel(bps=10)
+    side = Side(
+        f"backtest {years}y monthly n={n}, optimized policy every month, 10 bps",
+        lambda: backtest(rets, target, policy=Optimized(1), costs=costs),
+        warmup=lambda: backtest(rets.iloc[:24], target, policy=Optimized(1), costs=costs),
+    )
+    measure([side], cfg.repeat_slow)
+    if side.ok:
+        m = side.result.metrics
+        out.notes.append(
+            f"optimized policy: {m['rebalances']} rebalances, turnover {m['turnover']:.2f} a year, "
+            f"costs {m['total_costs']:,.0f} on 1,000,000"
+        )
+    out.rows.append(
+        make_row(
+            "7 backtest",
+            f"backtest {years}y monthly n={n}, optimized",
+            side,
+            None,
+            Goal("absolute", 5.0),
+            None,
+        )
+    )
+    w = pd.Series(1.0 / 6, index=[f"C{i}" for i in range(6)])
+    mu = pd.Series(np.linspace(0.03, 0.09, 6), index=w.index)
+    vol = np.linspace(0.02, 0.20, 6)
+    corr = 0.3 + 0.7 * np.eye(6)
+    cov = pd.DataFrame(np.outer(vol, vol) * corr, index=w.index, columns=w.index)
+    mc = Side(
+        f"Monte Carlo {cfg.mc_paths:,} paths x 30 years, 6 assets, normal",
+        lambda: simulate(w, mu, cov, years=30, paths=cfg.mc_paths, seed=1),
+        warmup=lambda: simulate(w, mu, cov, years=3, paths=100, seed=1),
+    )
+    measure([mc], cfg.repeat_slow)
+    out.rows.append(
+        make_row("7 backtest", "Monte Carlo 30 years", mc, None, Goal("absolute", 5.0), None)
+    )
+    return out
+
+
 # --------------------------------------------------------------------------- driver
 
 BENCHMARKS: dict[str, tuple[str, Callable[[Config], Outcome]]] = {
@@ -1336,6 +1398,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Config], Outcome]]] = {
         "6 rebalance: a batch of accounts, and n=500 with a factor covariance",
         bench_rebalance,
     ),
+    "backtest": ("7 backtest (20 years monthly, n=50) and Monte Carlo", bench_backtest),
 }
 
 
