@@ -25,9 +25,20 @@ from optimizer.rebalance import rebalance
 
 #: Tracking weight that makes the rebalance optimizer trade (all but) to target.
 TO_TARGET = 1e8
+#: Weight below which an asset with a zero target counts as not held (relative bands).
+ZERO_TARGET_DUST = 1e-4
 
 
 # ----------------------------------------------------------------------------- policies
+
+
+def _check_band(band, what: str) -> None:
+    try:
+        ok = math.isfinite(float(band)) and float(band) >= 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(f"{what} band must be a non-negative number, got {band!r}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,8 @@ class Threshold:
     name: str | None = None
 
     def __post_init__(self) -> None:
+        for b in self.band.values() if isinstance(self.band, Mapping) else [self.band]:
+            _check_band(b, "Threshold")
         object.__setattr__(self, "name", self.name or f"threshold {self.band}")
 
     def bands(self, assets: pd.Index) -> np.ndarray:
@@ -91,7 +104,13 @@ class Threshold:
     def decide(self, weights: np.ndarray, target: np.ndarray, bands=None) -> bool:
         drift = np.abs(weights - target)
         if self.relative:
-            drift = np.where(target > 0, drift / np.where(target > 0, target, 1.0), np.inf)
+            # an asset with no target weight breaches a relative band only when held, above
+            # the optimizer's dust (an interior-point solve leaves ~1e-5 in such assets)
+            drift = np.where(
+                target > 0,
+                drift / np.where(target > 0, target, 1.0),
+                np.where(drift > ZERO_TARGET_DUST, np.inf, 0.0),
+            )
         return bool((drift > bands + 1e-12).any())
 
 
@@ -106,6 +125,7 @@ class Hybrid:
     def __post_init__(self) -> None:
         if int(self.every) < 1:
             raise InputError(f"Hybrid every must be at least 1, got {self.every!r}")
+        _check_band(self.band, "Hybrid")
         object.__setattr__(
             self, "name", self.name or f"hybrid every {self.every}, band {self.band}"
         )
@@ -215,6 +235,7 @@ class BacktestResult:
     benchmark_returns: pd.Series
     metrics: dict = field(default_factory=dict)
     notes: tuple = ()
+    kind: str = ""
 
 
 def metrics(
@@ -249,7 +270,7 @@ def metrics(
     peak = np.maximum.accumulate(np.r_[1.0, wealth])[1:]
     mdd = float(np.max(1.0 - wealth / peak)) if len(r) else 0.0
     losses = np.sort(-r)[::-1]
-    k = max(1, int(math.ceil(len(r) * (1 - alpha))))
+    k = max(1, int(math.ceil(len(r) * (1 - alpha) - 1e-9)))
     out = {
         "cagr": cagr,
         "volatility": vol,
@@ -329,7 +350,8 @@ def backtest(
         compiled rebalance program is reused between refreshes.
     cash_flows : pandas.Series, optional
         Currency by date: contributions (> 0) and withdrawals (< 0), applied
-        at that date's close before the policy decides.
+        at that date's close before the policy decides; flows on the first
+        date join the initial investment, flows on one date add up.
     spending : SpendingRule, optional
         Endowment spending, withdrawn each period.
     drawdown_rule : DrawdownRule, optional
@@ -357,7 +379,11 @@ def backtest(
         extra = cash_flows.index.difference(dates)
         if len(extra):
             raise InputError(f"cash_flows has dates not in the returns: {extra[0]}")
-        flows = flows.add(cash_flows.astype(float), fill_value=0.0)
+        given = cash_flows.astype(float)
+        if not np.isfinite(given.to_numpy()).all():
+            raise InputError("cash_flows must be finite numbers")
+        # several flows on one date add up (a plain add would duplicate the date)
+        flows = flows.add(given.groupby(level=0).sum(), fill_value=0.0)
     bands = policy.bands(assets) if isinstance(policy, Threshold) else None
     defensive = None
     if drawdown_rule is not None:
@@ -402,12 +428,20 @@ def backtest(
     out_trades = np.zeros((len(dates), n))
     out_costs = np.zeros(len(dates))
     out_flows = np.zeros(len(dates))
+    pre_trade = np.ones(len(dates))  # value before trading, the turnover's denominator
     port_ret = np.zeros(len(dates))
     bench_ret = np.zeros(len(dates))
     notes: list[str] = []
 
     target = _target_of(allocate, returns.iloc[:1], assets)
-    holdings = initial_value * target
+    # a flow on the first date joins the initial investment (it used to be dropped)
+    start = float(initial_value) + float(flows.iloc[0])
+    if start <= 0:
+        raise InputError(
+            f"the cash flows at {dates[0].date()} exceed the portfolio value {initial_value:,.2f}"
+        )
+    out_flows[0] = float(flows.iloc[0])
+    holdings = start * target
     out_values[0], out_weights[0] = holdings.sum(), target
     peak = holdings.sum()
     defensive_on = was_defensive = False
@@ -439,7 +473,7 @@ def backtest(
                 defensive_on = True
                 notes.append(f"{dates[i].date()}: drawdown {fall:.1%}, de-risked")
             elif defensive_on and fall <= drawdown_rule.recover:
-                defensive_on = was_defensive = False
+                defensive_on = False
                 notes.append(
                     f"{dates[i].date()}: recovered to {fall:.1%} below the peak, re-risked"
                 )
@@ -451,6 +485,7 @@ def backtest(
         switched = defensive_on != was_defensive
         was_defensive = defensive_on
         is_due = switched or (review and policy.decide(weights_now, goal, bands))
+        pre_trade[i] = value
         if is_due:
             t, cost = trade(i, holdings, goal)
             if np.any(t):
@@ -472,7 +507,7 @@ def backtest(
     traded = np.abs(out_trades).sum(axis=1)
     stats["rebalances"] = int((traded > 0).sum())
     stats["total_costs"] = float(out_costs.sum())
-    stats["turnover"] = float((traded[1:] / out_values[:-1]).sum() / (len(dates) - 1) * ppy)
+    stats["turnover"] = float((traded[1:] / pre_trade[1:]).sum() / (len(dates) - 1) * ppy)
     stats["final_value"] = float(out_values[-1])
     return BacktestResult(
         policy=policy.name,
@@ -485,6 +520,7 @@ def backtest(
         benchmark_returns=bench,
         metrics=stats,
         notes=tuple(notes),
+        kind=type(policy).__name__,
     )
 
 
@@ -497,7 +533,7 @@ def compare(results: Mapping[str, BacktestResult] | list[BacktestResult]) -> pd.
     """
     items = results.items() if isinstance(results, Mapping) else [(r.policy, r) for r in results]
     table = pd.DataFrame({name: res.metrics for name, res in items}).T
-    hold = [name for name, res in items if res.policy == BuyAndHold().name]
+    hold = [name for name, res in items if res.kind == "BuyAndHold"]
     if hold:
         base = table.loc[hold[0]]
         table["rebalancing_bonus"] = table["cagr"] - base["cagr"]

@@ -1,7 +1,8 @@
 """The ``trimtab`` command line.
 
 ``trimtab run SCENARIO [--out DIR] [--json]`` is the main job; beside it
-``frontier``, ``rebalance``, ``stress``, ``validate`` and ``example NAME``.
+``frontier``, ``rebalance``, ``stress``, ``backtest``, ``validate`` and
+``example NAME``.
 Tables for people on stdout, ``--json`` for machines. Exit codes: 0 ok, 2 bad
 input (file, schema, data), 3 infeasible (the message names the constraints
 that conflict and by how much), 4 solver failure after every fallback.
@@ -106,6 +107,8 @@ def _print_run(res, *, show_orders: bool = True) -> None:
         for s in res.stress:
             tail = "" if s.value_after is None else f", value after {s.value_after:,.0f}"
             print(f"  {s.name}: {s.portfolio_return:+.2%}{tail}")
+    if res.montecarlo is not None:
+        _print_montecarlo(res.montecarlo)
     if res.decision is not None:
         print(
             f"rebalance trigger: {'trade' if res.decision.trade else 'no trade'} "
@@ -126,6 +129,52 @@ def _print_run(res, *, show_orders: bool = True) -> None:
             )
         for note in p.notes:
             print(f"  note: {note}")
+
+
+def _print_montecarlo(mc) -> None:
+    s = mc.summary
+    seed = "" if mc.seed is None else f", seed {mc.seed}"
+    print(
+        f"Monte Carlo ({mc.paths:,} paths, {mc.years} years, {mc.distribution}{seed}; "
+        f"{mc.spending_rule} spending {mc.settings['spending_rate']:.2%}, "
+        f"inflation {mc.inflation:.2%}):"
+    )
+    print(f"  P(real value preserved after {mc.years} years) {s['prob_preserve_real_value']:.1%}")
+    print(
+        f"  P(drawdown deeper than {s['drawdown_threshold']:.0%}) {s['prob_drawdown_exceeds']:.1%}"
+    )
+    print(
+        f"  terminal real value  p5 {s['terminal_real_value_p5']:,.0f}  p50 "
+        f"{s['terminal_real_value_p50']:,.0f}  p95 {s['terminal_real_value_p95']:,.0f}"
+    )
+    print(
+        f"  annual real spending p5 {s['annual_real_spending_p5']:,.0f}  p50 "
+        f"{s['annual_real_spending_p50']:,.0f}  p95 {s['annual_real_spending_p95']:,.0f}"
+    )
+
+
+#: Columns of the backtest comparison printed for people: (column, header, format).
+BACKTEST_COLUMNS = (
+    ("cagr", "CAGR", "{:.2%}"),
+    ("volatility", "volatility", "{:.2%}"),
+    ("sharpe", "Sharpe", "{:.2f}"),
+    ("max_drawdown", "max drawdown", "{:.2%}"),
+    ("tracking_error", "tracking error", "{:.2%}"),
+    ("rebalances", "rebalances", "{:,.0f}"),
+    ("total_costs", "costs", "{:,.0f}"),
+    ("turnover", "turnover", "{:.2%}"),
+    ("rebalancing_bonus", "rebalancing bonus", "{:+.2%}"),
+)
+
+
+def backtest_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as text cells, one row per policy (columns the data has)."""
+    out = pd.DataFrame(index=table.index)
+    for col, head, fmt in BACKTEST_COLUMNS:
+        if col in table:
+            out[head] = [("" if pd.isna(v) else fmt.format(v)) for v in table[col]]
+    out.index.name = "policy"
+    return out
 
 
 def _load(path: str):
@@ -212,6 +261,35 @@ def cmd_stress(args) -> int:
             )
             print(f"{s.name}: {s.portfolio_return:+.2%}{surv}")
             print(s.contributions.to_string(float_format=lambda v: f"{v:+.4f}"))
+    return EXIT_OK
+
+
+def cmd_backtest(args) -> int:
+    from scenarios.engine import run_backtest, write_backtest_outputs
+
+    scn = _load(args.scenario)
+    if scn.backtest is None:
+        raise InputError(
+            f"{args.scenario}: backtest: the scenario has no [backtest] section "
+            '(add one with policies = [{ kind = "calendar", every = 3 }, ...])'
+        )
+    run = run_backtest(scn, progress=_Progress("backtest", not args.json))
+    if args.out:
+        write_backtest_outputs(run, args.out, command="backtest")
+    if args.json:
+        sys.stdout.write(json_text(run.report()))
+    else:
+        rep = run.report()["backtest"]
+        print(
+            f"{scn.portfolio.name} ({scn.portfolio.id})  backtest {rep['start']}..{rep['end']} "
+            f"({rep['periods']} periods), from {rep['initial_value']:,.0f} {scn.portfolio.currency}"
+        )
+        print(backtest_table(run.table).to_string())
+        for name, res in run.results.items():
+            for note in res.notes:
+                print(f"  note ({name}): {note}")
+        if args.out:
+            print(f"outputs written to {args.out}")
     return EXIT_OK
 
 
@@ -370,6 +448,11 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stress", help="stress tests of the target portfolio")
     common(sp, out=False)
     sp.set_defaults(func=cmd_stress)
+    sp = sub.add_parser(
+        "backtest", help="walk the [backtest] rebalancing policies over the returns history"
+    )
+    common(sp)
+    sp.set_defaults(func=cmd_backtest)
     sp = sub.add_parser("validate", help="check given weights against the policy, no optimization")
     common(sp, out=False)
     sp.add_argument(

@@ -1,8 +1,11 @@
 """The main job: estimate, allocate, tilt, rebalance, stress and validate one scenario.
 
 :func:`run_scenario` turns a :class:`~scenarios.schema.Scenario` into a
-:class:`RunResult`; :func:`write_outputs` writes its files atomically. No file
-is read or written here other than through :mod:`scenarios.export`.
+:class:`RunResult` (with a Monte Carlo of the target when the scenario has a
+``[montecarlo]`` section); :func:`write_outputs` writes its files atomically.
+:func:`run_backtest` walks the scenario's ``[backtest]`` policies over its
+returns history; :func:`write_backtest_outputs` writes those files. No file is
+read or written here other than through :mod:`scenarios.export`.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ from models.risk_parity import risk_parity
 from optimizer.allocation import Allocation, Frontier
 from optimizer.constraints import ExposureLimit
 from optimizer.core import Objective, make_allocation, resolved, risk_model, solve_portfolio, verify
+from optimizer.errors import InputError
 from optimizer.rebalance import rebalance
 from optimizer.trades import RebalancePlan, drift, threshold_check
 from scenarios import stress as stress_mod
+from scenarios.backtest import BacktestResult, backtest, compare
 from scenarios.export import OutputSet, to_jsonable
+from scenarios.montecarlo import MonteCarloResult, simulate
 from scenarios.schema import Scenario
 from scenarios.tactical import Overlay, Rule, overlay
 
@@ -51,6 +57,7 @@ class RunResult:
     checks: tuple = ()
     frontier: Frontier | None = None
     timings: dict = field(default_factory=dict)
+    montecarlo: MonteCarloResult | None = None
 
     @property
     def passed(self) -> bool:
@@ -97,6 +104,8 @@ class RunResult:
             out["rebalance"] = self.plan.to_dict()
         if self.frontier is not None:
             out["frontier"] = self.frontier.to_dict()
+        if self.montecarlo is not None:
+            out["montecarlo"] = self.montecarlo.to_dict()
         return to_jsonable(out)
 
 
@@ -285,19 +294,7 @@ def run_scenario(
     t0 = time.perf_counter()
     est = scn.estimates.build()
     t1 = time.perf_counter()
-    alloc = allocate(scn, est)
-    ov = None
-    if scn.tactical is not None:
-        tac = scn.tactical
-        ov = overlay(
-            alloc.weights,
-            dict(tac.indicators),
-            [Rule(r.name, r.when, r.equity) for r in tac.rules],
-            universe=scn.universe,
-            band=tac.band,
-            offset=dict(tac.offset),
-        )
-        alloc = closest_feasible(ov.target, est, scn)
+    alloc, ov = target_allocation(scn, est)
     target = alloc.weights.copy()
     t2 = time.perf_counter()
     decision = plan = None
@@ -327,6 +324,7 @@ def run_scenario(
     front = None
     if frontier_points:
         front = frontier(scn, est, frontier_points, progress)
+    mc = montecarlo(scn, est, target) if scn.montecarlo is not None else None
     t4 = time.perf_counter()
     return RunResult(
         scn,
@@ -340,7 +338,55 @@ def run_scenario(
         checks,
         front,
         {"estimate": t1 - t0, "allocate": t2 - t1, "rebalance": t3 - t2, "other": t4 - t3},
+        mc,
     )
+
+
+def target_allocation(scn: Scenario, est: Estimates) -> tuple[Allocation, Overlay | None]:
+    """The model's allocation, tilted by the tactical overlay when there is one.
+
+    With an overlay, the allocation returned is the portfolio nearest the
+    tilted target that meets every policy constraint.
+    """
+    alloc = allocate(scn, est)
+    if scn.tactical is None:
+        return alloc, None
+    tac = scn.tactical
+    ov = overlay(
+        alloc.weights,
+        dict(tac.indicators),
+        [Rule(r.name, r.when, r.equity) for r in tac.rules],
+        universe=scn.universe,
+        band=tac.band,
+        offset=dict(tac.offset),
+    )
+    return closest_feasible(ov.target, est, scn), ov
+
+
+def montecarlo(scn: Scenario, est: Estimates, target: pd.Series) -> MonteCarloResult:
+    """The ``[montecarlo]`` simulation of ``target`` from the portfolio's value.
+
+    Normal and Student t draws use the estimates' ``mu`` and ``cov``;
+    ``bootstrap`` resamples calendar years of ``scn.estimates.returns``.
+    """
+    spec = scn.montecarlo
+    if spec is None:
+        raise ValueError("the scenario has no [montecarlo] section")
+    return simulate(
+        target,
+        est.mu,
+        est.cov,
+        value=scn.portfolio.value,
+        history=scn.estimates.returns if spec.distribution == "bootstrap" else None,
+        **spec.kwargs(),
+    )
+
+
+def montecarlo_table(mc: MonteCarloResult) -> pd.DataFrame:
+    """The value fan by year: percentiles p5 .. p95 of nominal value, then of real value."""
+    real = mc.value_percentiles(real=True)
+    real.columns = [f"real_{c}" for c in real.columns]
+    return mc.value_percentiles().join(real)
 
 
 def frontier(scn: Scenario, est: Estimates, points: int, progress: Progress | None) -> Frontier:
@@ -408,7 +454,148 @@ def write_outputs(res: RunResult, out_dir: str | Path, *, command: str = "run") 
         if res.frontier is not None:
             pts = res.frontier.points.join(res.frontier.weights)
             out.write_csv("frontier.csv", pts)
+        if res.montecarlo is not None:
+            out.write_csv("montecarlo.csv", montecarlo_table(res.montecarlo))
         out.write_json("report.json", res.report())
         files = list(out.files) + ["manifest.json"]
         out.write_json("manifest.json", manifest(scn, res, files, command))
+    return files
+
+
+# ============================================================================= backtests
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    """The ``[backtest]`` policies walked over one scenario's returns history.
+
+    ``results``: :class:`~scenarios.backtest.BacktestResult` by policy name,
+    in file order. ``table``: :func:`scenarios.backtest.compare` of them (one
+    row per policy). ``target``: the weights traded back to. Unpacks as
+    ``results, table = run_backtest(scn)``.
+    """
+
+    scenario: Scenario
+    results: dict[str, BacktestResult]
+    table: pd.DataFrame
+    target: pd.Series
+    timings: dict = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter((self.results, self.table))
+
+    def values(self) -> pd.DataFrame:
+        """Portfolio value paths, dates x policies (currency)."""
+        return pd.DataFrame({name: r.values for name, r in self.results.items()})
+
+    def report(self) -> dict[str, Any]:
+        scn = self.scenario
+        spec = scn.backtest
+        first = next(iter(self.results.values()))
+        dates = first.values.index
+        return to_jsonable(
+            {
+                "scenario": {
+                    "name": scn.portfolio.name,
+                    "id": scn.portfolio.id,
+                    "file": scn.path.name,
+                },
+                "backtest": {
+                    "start": dates[0].date().isoformat(),
+                    "end": dates[-1].date().isoformat(),
+                    "periods": len(dates) - 1,
+                    "initial_value": spec.initial_value,
+                    "target_source": spec.target,
+                    "spending": None
+                    if spec.spending is None
+                    else {"rate": spec.spending.rate, "window": spec.spending.window},
+                    "drawdown": None
+                    if spec.drawdown is None
+                    else {
+                        "threshold": spec.drawdown.threshold,
+                        "recover": spec.drawdown.recover,
+                        "defensive": spec.drawdown.defensive,
+                    },
+                    "costs": scn.costs is not None,
+                },
+                "target": self.target,
+                "comparison": [
+                    {"policy": name, **row} for name, row in self.table.to_dict("index").items()
+                ],
+                "notes": {name: list(r.notes) for name, r in self.results.items() if r.notes},
+                "timings": self.timings,
+            }
+        )
+
+
+def run_backtest(scn: Scenario, *, progress: Progress | None = None) -> BacktestRun:
+    """Backtest every ``[backtest]`` policy of a loaded scenario.
+
+    The target is the run's target weights (the model's allocation, tilted by
+    the tactical overlay when there is one, estimated on the whole history:
+    held fixed, so this is a test of the rebalancing policies, not of the
+    estimates) or, with ``target = "policy"``, the ``[policy]`` weights. The
+    history is ``scn.estimates.returns`` cut to the section's start..end;
+    costs are the scenario's ``[costs]``. ``progress(done, total)`` is called
+    after each policy.
+
+    Raises
+    ------
+    InputError
+        The scenario has no ``[backtest]`` section, or the backtest rejects
+        its inputs.
+    """
+    spec = scn.backtest
+    if spec is None:
+        raise InputError(f"{scn.path.name}: backtest: the scenario has no [backtest] section")
+    t0 = time.perf_counter()
+    if spec.target == "policy":
+        target = scn.policy.copy()
+    else:
+        target = target_allocation(scn, scn.estimates.build())[0].weights.copy()
+    # solver noise: tiny negatives and a sum off by 1e-9 are not trades
+    target = target.clip(lower=0.0)
+    target = (target / target.sum()).rename("target")
+    returns = scn.estimates.returns
+    if spec.start is not None:
+        returns = returns[returns.index >= pd.Timestamp(spec.start)]
+    if spec.end is not None:
+        returns = returns[returns.index <= pd.Timestamp(spec.end)]
+    t1 = time.perf_counter()
+    results: dict[str, BacktestResult] = {}
+    total = len(spec.policies)
+    if progress is not None:
+        progress(0, total)
+    for i, policy in enumerate(spec.policies, start=1):
+        results[policy.name] = backtest(
+            returns,
+            target,
+            policy=policy,
+            costs=scn.costs,
+            initial_value=spec.initial_value,
+            spending=spec.spending,
+            drawdown_rule=spec.drawdown,
+            risk_free_rate=scn.estimates.risk_free_rate,
+        )
+        if progress is not None:
+            progress(i, total)
+    t2 = time.perf_counter()
+    table = compare(results)
+    return BacktestRun(scn, results, table, target, {"target": t1 - t0, "backtest": t2 - t1})
+
+
+def write_backtest_outputs(
+    run: BacktestRun, out_dir: str | Path, *, command: str = "backtest"
+) -> list[str]:
+    """Write backtest.csv (comparison), backtest_values.csv, report and manifest atomically."""
+    with OutputSet(out_dir) as out:
+        table = run.table.copy()
+        table.index.name = "policy"
+        out.write_csv("backtest.csv", table)
+        values = run.values()
+        values.index.name = "date"
+        out.write_csv("backtest_values.csv", values)
+        out.write_json("report.json", run.report())
+        files = list(out.files) + ["manifest.json"]
+        out.write_json("manifest.json", manifest(run.scenario, run, files, command))
     return files

@@ -41,9 +41,11 @@ DATA_FILES = {
     "profile_aggressive": ["multi_asset_correlation.csv"],
     "tactical_overlay": ["multi_asset_correlation.csv"],
     "sp500_frontier": ["sp500_prices.csv.gz"],
+    "french_industries_backtest": ["french_industries.csv"],
 }
 EXAMPLES = list(DATA_FILES)
 WITH_HOLDINGS = {"riverside_endowment", "ria_q1_2024"}
+WITH_MONTECARLO = {"riverside_endowment"}
 BASE_OUTPUTS = {"targets.csv", "targets.json", "report.json", "manifest.json"}
 ORDER_OUTPUTS = {"orders.json", "orders.csv"}
 TOL = 1e-6  # solver feasibility tolerance on weights (decimals)
@@ -144,6 +146,7 @@ def test_example_json_names_what_it_wrote(tmp_path, capsys) -> None:
 def test_run_writes_every_output(name, ran) -> None:
     path, out, stdout = ran(name)
     expected = BASE_OUTPUTS | (ORDER_OUTPUTS if name in WITH_HOLDINGS else set())
+    expected |= {"montecarlo.csv"} if name in WITH_MONTECARLO else set()
     assert {p.name for p in out.iterdir()} == expected
     assert leftovers(out) == []
     assert f"outputs written to {out}" in stdout
