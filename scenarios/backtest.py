@@ -22,6 +22,7 @@ from models._common import resolve_periods, validate_returns
 from optimizer.costs import CostModel
 from optimizer.errors import InputError
 from optimizer.rebalance import rebalance
+from optimizer.universe import Universe
 
 #: Tracking weight that makes the rebalance optimizer trade (all but) to target.
 TO_TARGET = 1e8
@@ -78,7 +79,9 @@ class Threshold:
     """Trade back to target when any weight drifts more than ``band`` from it.
 
     ``band`` is absolute (0.05: five points) or, with ``relative=True``, a
-    fraction of the target weight; a mapping gives one band per asset.
+    fraction of the target weight; a mapping gives one band per asset or per
+    tag (tags need ``universe=`` on :func:`backtest`; an asset's own key wins
+    over its tags', and every asset must be covered).
     """
 
     band: float | Mapping[str, float] = 0.05
@@ -90,13 +93,29 @@ class Threshold:
             _check_band(b, "Threshold")
         object.__setattr__(self, "name", self.name or f"threshold {self.band}")
 
-    def bands(self, assets: pd.Index) -> np.ndarray:
-        if isinstance(self.band, Mapping):
-            missing = [a for a in assets if a not in self.band]
-            if missing:
-                raise InputError(f"Threshold band missing for {', '.join(missing)}")
-            return np.array([float(self.band[a]) for a in assets])
-        return np.full(len(assets), float(self.band))
+    def bands(self, assets: pd.Index, universe: Universe | None = None) -> np.ndarray:
+        if not isinstance(self.band, Mapping):
+            return np.full(len(assets), float(self.band))
+        known = set(map(str, assets))
+        out = pd.Series(np.nan, index=assets, dtype=float)
+        for key, value in self.band.items():
+            if str(key) in known:
+                continue
+            if universe is None or str(key) not in universe.all_tags:
+                raise InputError(
+                    f"Threshold band names {key!r}, which is neither an asset nor a tag"
+                    + ("" if universe is not None else " (pass universe= to use tags)")
+                )
+            for member in universe.members(str(key)):
+                if member in known and np.isnan(out[member]):
+                    out[member] = float(value)
+        for key, value in self.band.items():
+            if str(key) in known:
+                out[str(key)] = float(value)
+        missing = [str(a) for a in assets[out.isna().to_numpy()]]
+        if missing:
+            raise InputError(f"Threshold band missing for {', '.join(missing)}")
+        return out.to_numpy()
 
     def reviews(self, i: int) -> bool:
         return True
@@ -325,6 +344,7 @@ def backtest(
     risk_free_rate: float = 0.0,
     cov_refresh: int = 12,
     min_history: int = 24,
+    universe: Universe | None = None,
 ) -> BacktestResult:
     """Walk forward over ``returns`` under a rebalancing policy.
 
@@ -358,6 +378,8 @@ def backtest(
         Switch to defensive weights after a fall from the peak.
     periods_per_year : float, optional
         Inferred from the dates by default.
+    universe : Universe, optional
+        Asset tags, for threshold bands given by tag.
 
     Returns
     -------
@@ -384,7 +406,7 @@ def backtest(
             raise InputError("cash_flows must be finite numbers")
         # several flows on one date add up (a plain add would duplicate the date)
         flows = flows.add(given.groupby(level=0).sum(), fill_value=0.0)
-    bands = policy.bands(assets) if isinstance(policy, Threshold) else None
+    bands = policy.bands(assets, universe) if isinstance(policy, Threshold) else None
     defensive = None
     if drawdown_rule is not None:
         defensive = _target_of(drawdown_rule.defensive, returns.iloc[:1], assets)

@@ -576,6 +576,7 @@ def run_backtest(scn: Scenario, *, progress: Progress | None = None) -> Backtest
             spending=spec.spending,
             drawdown_rule=spec.drawdown,
             risk_free_rate=scn.estimates.risk_free_rate,
+            universe=scn.universe,
         )
         if progress is not None:
             progress(i, total)

@@ -663,3 +663,22 @@ def test_compare_finds_buy_and_hold_by_kind_not_name() -> None:
     assert table.loc["hold", "rebalancing_bonus"] == 0.0
     expected = monthly.metrics["cagr"] - hold.metrics["cagr"]
     assert table.loc[monthly.policy, "rebalancing_bonus"] == pytest.approx(expected)
+
+
+def test_threshold_bands_by_tag_with_an_asset_override() -> None:
+    from optimizer.universe import Universe
+
+    idx = pd.date_range("2020-01-31", periods=36, freq="ME")
+    rng = np.random.default_rng(11)
+    rets = pd.DataFrame(rng.normal(0.005, 0.05, (36, 3)), index=idx, columns=["US", "EU", "BD"])
+    uni = Universe(["US", "EU", "BD"], tags={"US": ["equity"], "EU": ["equity"], "BD": ["bonds"]})
+    pol = Threshold(band={"equity": 0.02, "bonds": 0.5, "EU": 0.3})
+    assert pol.bands(rets.columns, uni).tolist() == [0.02, 0.3, 0.5]
+    target = pd.Series({"US": 0.4, "EU": 0.3, "BD": 0.3})
+    tagged = backtest(rets, target, policy=pol, universe=uni)
+    by_asset = backtest(rets, target, policy=Threshold(band={"US": 0.02, "EU": 0.3, "BD": 0.5}))
+    pd.testing.assert_series_equal(tagged.values, by_asset.values)
+    with pytest.raises(InputError, match="neither an asset nor a tag"):
+        backtest(rets, target, policy=Threshold(band={"equity": 0.02}))
+    with pytest.raises(InputError, match="band missing for BD"):
+        Threshold(band={"equity": 0.02}).bands(rets.columns, uni)
