@@ -26,3 +26,10 @@ def test_readme_examples_run(capsys) -> None:
     out = capsys.readouterr().out
     assert "alternatives minimum" in out
     assert namespace["best"].checks["equity cap"]["ok"]
+
+
+def test_readme_schema_example_is_the_shipped_endowment() -> None:
+    block = re.search(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    shipped = README.parent / "scenarios" / "examples" / "riverside_endowment.toml"
+    assert block is not None
+    assert block.group(1).strip() == shipped.read_text(encoding="utf-8").strip()
