@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,19 +11,22 @@ import numpy as np
 import pandas as pd
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, pd.Series):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+def to_jsonable(value: Any) -> Any:
+    """Convert pandas / numpy values to plain JSON types (NaN and inf become null)."""
     if isinstance(value, pd.DataFrame):
-        return value.to_dict(orient="index")
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v) for k, v in value.to_dict(orient="index").items()}
+    if isinstance(value, pd.Series):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
     return value
 
 
@@ -82,7 +86,7 @@ class Allocation:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
-        return _jsonable(
+        return to_jsonable(
             {
                 "weights": self.weights,
                 "expected_return": self.expected_return,
@@ -125,7 +129,7 @@ class Frontier:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: points, weights and failed points as records."""
-        return _jsonable(
+        return to_jsonable(
             {
                 "points": self.points.reset_index().to_dict(orient="records"),
                 "weights": self.weights.reset_index().to_dict(orient="records"),

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer.allocation import _jsonable
+from optimizer.allocation import to_jsonable
 from optimizer.errors import InputError
 
 ORDERS_SCHEMA = "trimtab.orders/1"
@@ -101,7 +101,7 @@ class RebalancePlan:
             )
         buys = self.trades.loc[self.trades["side"] == "buy", "notional"].sum()
         sells = self.trades.loc[self.trades["side"] == "sell", "notional"].sum()
-        return _jsonable(
+        return to_jsonable(
             {
                 "schema": ORDERS_SCHEMA,
                 "as_of": self.as_of,
@@ -138,7 +138,7 @@ class RebalancePlan:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything in the plan, JSON-ready."""
-        return _jsonable(
+        return to_jsonable(
             {
                 "orders": self.to_orders(),
                 "weights_before": self.weights_before,

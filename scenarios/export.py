@@ -9,35 +9,15 @@ of a new one.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-
-def to_jsonable(value: Any) -> Any:
-    """Convert pandas / numpy values to plain JSON types (NaN and inf become null)."""
-    if isinstance(value, pd.DataFrame):
-        return {str(k): to_jsonable(v) for k, v in value.to_dict(orient="index").items()}
-    if isinstance(value, pd.Series):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
+from optimizer.allocation import to_jsonable
 
 
 def json_text(value: Any) -> str:
