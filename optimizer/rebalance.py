@@ -38,7 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from optimizer import diagnosis
-from optimizer.constraints import Bound, Norm1
+from optimizer.constraints import Bound, LongOnly, Norm1
 from optimizer.core import (
     FEAS_TOL,
     _piece_key,
@@ -292,9 +292,7 @@ def rebalance(
     budget = cset.budget if cset.budget is not None else 1.0
     if abs(tau.sum() - budget) > 1e-6:
         raise InputError(f"target weights sum to {tau.sum():.6g}, not the budget {budget:.6g}")
-    long_only = any(
-        c.name == "long-only" or type(c).__name__ == "LongOnly" for c in cset.constraints
-    )
+    long_only = any(isinstance(c, LongOnly) for c in cset.constraints)
     if long_only and (h < -1e-9).any():
         bad = assets[h < -1e-9]
         raise InputError(f"negative holdings in a long-only account: {', '.join(bad)}")
@@ -349,7 +347,7 @@ def rebalance(
     pieces = list(cset.pieces) + extra
     diagnosis.precheck(pieces, n, budget=cset.budget, assets=assets)
     chain = chain_of(solvers)
-    q_w = -2.0 * lam * 1e-4 / 1e-4 * rm.times(tau)  # lam * (w - tau)'C(w - tau), linear part
+    q_w = -2.0 * lam * rm.times(tau)  # linear part of lam * (w - tau)'C(w - tau)
     k = rc.impact * math.sqrt(v1)
     state = _State(
         rm, n, lam, turnover_penalty, rc, pieces, max_turnover, part_caps, chain, h_w, q_w, k, tau
@@ -466,7 +464,7 @@ def rebalance(
     checks = verify(pieces, w_after, rm, tol=tol)
     bad = [name for name, c in checks.items() if not c["ok"]]
     if bad:
-        raise SolverError(f"the trades fail verification of {', '.join(bad)}", sol_attempts(state))
+        raise SolverError(f"the trades fail verification of {', '.join(bad)}", state.attempts())
     parts = rc.breakdown(trades)
     est = parts["proportional"] + parts["impact"] + parts["fixed"]
     traded = np.flatnonzero(trades != 0)
@@ -505,7 +503,7 @@ def rebalance(
         cash_residual=residual,
         status=sol.status,
         solver=sol.solver,
-        attempts=tuple(a for o in state.outcomes for a in [o.attempt()]),
+        attempts=tuple(state.attempts()),
         notes=tuple(notes),
         checks=checks,
         timings={"compile": t1 - t0, "solve": t2 - t1, "other": t3 - t2},
@@ -531,12 +529,12 @@ def _resolved_costs(costs: CostModel, rm, universe) -> ResolvedCosts:
     return rc
 
 
-def sol_attempts(state) -> list:
-    return [o.attempt() for o in state.outcomes]
-
-
 class _State:
     """Everything fixed for one account; solves it for a set of frozen assets."""
+
+    def attempts(self) -> list[dict]:
+        """Every solver attempt so far."""
+        return [o.attempt() for o in self.outcomes]
 
     def __init__(
         self,
