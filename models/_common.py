@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from optimizer import validation
 from optimizer.errors import InputError
 
 #: Periods per year by observation spacing; the keys are median spacings in days.
@@ -65,13 +66,6 @@ def resolve_periods(returns: pd.DataFrame, periods_per_year: float | None) -> fl
     return value
 
 
-def check_labels(labels: pd.Index, what: str) -> None:
-    """Raise if ``labels`` has duplicates."""
-    dup = labels[labels.duplicated()].unique()
-    if len(dup):
-        raise InputError(f"{what} has duplicate asset ids: {', '.join(map(str, dup))}")
-
-
 def validate_returns(returns: pd.DataFrame, *, min_obs: int = 2) -> np.ndarray:
     """Check a returns table and return its values as a float array.
 
@@ -96,7 +90,7 @@ def validate_returns(returns: pd.DataFrame, *, min_obs: int = 2) -> np.ndarray:
         raise InputError(f"returns must be a pandas DataFrame, got {type(returns).__name__}")
     if returns.shape[1] == 0:
         raise InputError("returns has no columns (assets)")
-    check_labels(returns.columns, "returns")
+    validation.labels(returns.columns, what="returns")
     bad = [
         str(c)
         for c, dtype in returns.dtypes.items()

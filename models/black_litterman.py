@@ -33,8 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
-from models._common import check_labels
-from models.risk import _aligned, _check_psd, _dense_cov
+from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.riskmodel import FactorCovariance
 from optimizer.universe import Universe
@@ -245,7 +244,7 @@ def views_matrix(
     """
     checked = _check_views(views)
     labels = pd.Index(assets)
-    check_labels(labels, "assets")
+    validation.labels(labels, what="assets")
     if universe is not None and not isinstance(universe, Universe):
         raise InputError(f"universe must be a Universe, got {type(universe).__name__}")
     position = {a: i for i, a in enumerate(labels)}
@@ -535,26 +534,20 @@ def black_litterman(
     ...     pi, cov, views=[View.relative("MSFT", "JPM", 0.02)], tau=0.05
     ... )  # doctest: +SKIP
     """
-    c_frame = _dense_cov(cov)
     if not isinstance(prior_mu, pd.Series):
         raise InputError(
             f"prior_mu must be a pandas Series labelled by asset, got {type(prior_mu).__name__}"
         )
-    check_labels(prior_mu.index, "prior_mu")
+    assets, c = validation.covariance_values(cov)
+    pi = validation.vector(prior_mu, assets, what="prior_mu", against="cov")
     labels = prior_mu.index
-    c_frame = c_frame.loc[labels, labels] if _same_set(labels, c_frame.index) else c_frame
-    pi = _aligned(prior_mu, c_frame.index, name="prior_mu", other="cov")
-    _check_psd(c_frame)
-    try:
-        t = float(tau)
-    except (TypeError, ValueError):
-        raise InputError(f"tau must be a positive number, got {tau!r}") from None
-    if not (math.isfinite(t) and t > 0):
-        raise InputError(f"tau must be a positive finite number, got {tau!r}")
+    if not labels.equals(assets):  # the answer follows prior_mu's order
+        perm = assets.get_indexer(labels)
+        c, pi = c[np.ix_(perm, perm)], pi[perm]
+    t = validation.finite_number(tau, what="tau", positive=True)
 
     checked = _check_views(views)
     p_frame, q_frame = views_matrix(checked, labels, universe=universe)
-    c = c_frame.to_numpy()
     tau_c = t * c
     p, q = p_frame.to_numpy(), q_frame.to_numpy()
     om, keep = _omega(checked, omega, p, tau_c)
@@ -575,7 +568,3 @@ def black_litterman(
     out_mu = pd.Series(post_mu, index=labels.copy(), name="posterior_mean")
     out_cov = pd.DataFrame(post_cov, index=labels.copy(), columns=labels.copy())
     return out_mu, out_cov
-
-
-def _same_set(a: pd.Index, b: pd.Index) -> bool:
-    return len(a) == len(b) and not len(a.difference(b)) and not len(b.difference(a))

@@ -34,7 +34,8 @@ import pandas as pd
 import sklearn.covariance
 
 from models import _shrinkage
-from models._common import check_labels, frame, resolve_periods, validate_returns
+from models._common import frame, resolve_periods, validate_returns
+from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.riskmodel import FactorCovariance
 
@@ -108,8 +109,8 @@ def _square_values(matrix: object, what: str) -> tuple[np.ndarray, pd.Index]:
         raise InputError(f"{what} is not square: {rows} rows x {cols} columns")
     if rows == 0:
         raise InputError(f"{what} is empty")
-    check_labels(matrix.index, f"{what} (rows)")
-    check_labels(matrix.columns, f"{what} (columns)")
+    validation.labels(matrix.index, what=f"{what} (rows)")
+    validation.labels(matrix.columns, what=f"{what} (columns)")
     if not matrix.index.equals(matrix.columns):
         only_rows = matrix.index.difference(matrix.columns, sort=False)
         only_cols = matrix.columns.difference(matrix.index, sort=False)
@@ -483,7 +484,7 @@ def _factor_values(factors: object, dates: pd.Index) -> tuple[np.ndarray, pd.Ind
         raise InputError(f"factors must be a pandas DataFrame, got {type(factors).__name__}")
     if factors.shape[1] == 0:
         raise InputError("factors has no columns")
-    check_labels(factors.columns, "factors")
+    validation.labels(factors.columns, what="factors")
     bad = [str(c) for c in factors.columns if not pd.api.types.is_numeric_dtype(factors[c])]
     if bad:
         raise InputError(f"factors has non-numeric columns: {', '.join(bad)}")
@@ -707,7 +708,7 @@ def _volatility_values(volatility: object) -> pd.Series:
         )
     if len(volatility) == 0:
         raise InputError("volatility is empty")
-    check_labels(volatility.index, "volatility")
+    validation.labels(volatility.index, what="volatility")
     values = pd.to_numeric(volatility, errors="coerce").astype(float)
     bad = values.index[~np.isfinite(values.to_numpy())]
     if len(bad):
@@ -780,8 +781,8 @@ def from_cma(
             "correlation must be a pandas DataFrame labelled by asset on both axes, "
             f"got {type(correlation).__name__}"
         )
-    check_labels(correlation.index, "correlation (rows)")
-    check_labels(correlation.columns, "correlation (columns)")
+    validation.labels(correlation.index, what="correlation (rows)")
+    validation.labels(correlation.columns, what="correlation (columns)")
     assets = vol.index
     for axis, labels in (("rows", correlation.index), ("columns", correlation.columns)):
         missing = assets.difference(labels, sort=False)

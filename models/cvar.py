@@ -32,11 +32,13 @@ import pandas as pd
 
 from models._common import infer_periods_per_year
 from optimizer.allocation import Allocation
-from optimizer.constraints import Row
-from optimizer.core import Objective, align, solve_portfolio
+from optimizer.compiled import Compiled
 from optimizer.errors import InputError
+from optimizer.objective import Objective
+from optimizer.pieces import Row
 from optimizer.terms import CVaRTerm
 from optimizer.universe import Universe
+from optimizer.validation import vector
 
 __all__ = ["min_cvar"]
 
@@ -233,7 +235,7 @@ def min_cvar(
                 mu = pd.Series(dict(mu), dtype=float)
             except (TypeError, ValueError):
                 raise InputError("mu must map asset -> number") from None
-        mu_series = pd.Series(align(mu, assets, what="mu"), index=assets, name="mu")
+        mu_series = pd.Series(vector(mu, assets, what="mu"), index=assets, name="mu")
     extra = []
     if target_return is not None:
         target = _number(target_return, "target_return")
@@ -244,14 +246,11 @@ def min_cvar(
             f"the tail at alpha={a:g} holds {(1.0 - a) * s:.3g} of {s} scenarios (less than "
             "one): the CVaR is the worst scenario loss"
         )
-    alloc = solve_portfolio(
+    problem = Compiled(cov, constraints=constraints, universe=universe, solvers=solvers)
+    alloc = problem.run(
         Objective(terms=(CVaRTerm(values, a),)),
-        cov=cov,
-        mu=mu_series,
-        constraints=constraints,
-        universe=universe,
+        mu=mu_series.to_numpy(),
         extra=extra,
-        solvers=solvers,
         notes=notes,
     )
     w = alloc.weights.to_numpy(dtype=float)

@@ -14,37 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.riskmodel import FactorCovariance
 
 __all__ = ["Estimates"]
 
-#: Relative tolerances of the checks (see Estimates).
-SYMMETRY_TOL = 1e-8
-PSD_TOL = 1e-8
+#: Largest ``|F_ij - C_ij|`` accepted between ``factors.cov`` and ``cov``, relative to
+#: ``max |C_ij|`` (see Estimates).
 FACTOR_TOL = 1e-8
-
-
-def _names(labels: pd.Index, limit: int = 20) -> str:
-    text = ", ".join(map(str, labels[:limit]))
-    if len(labels) > limit:
-        text += f" and {len(labels) - limit} more"
-    return text
-
-
-def _numeric(obj: pd.Series | pd.DataFrame, what: str) -> None:
-    def ok(col: pd.Series) -> bool:
-        return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-
-    if isinstance(obj, pd.Series):
-        if not ok(obj):
-            raise InputError(f"Estimates: {what} must be numeric, got dtype {obj.dtype}")
-        return
-    bad = [str(c) for c in obj.columns if not ok(obj[c])]
-    if bad:
-        raise InputError(
-            f"Estimates: {what} must be numeric; non-numeric columns: {', '.join(bad)}"
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,13 +61,13 @@ class Estimates:
 
     Notes
     -----
-    Tolerances, with ``s = max|C_ij|``:
-
-    * symmetry: ``|C_ij - C_ji| <= 1e-8 * s``;
-    * positive semidefinite: smallest eigenvalue of ``(C + C') / 2``
-      ``>= -1e-8 * max(1, s)``;
-    * factors: ``|F_ij - C_ij| <= 1e-8 * max(s, smallest normal float)``
-      where ``F`` is ``factors.cov``.
+    ``mu`` and ``cov`` are checked by :mod:`optimizer.validation`, with the
+    rules every other entry point uses: with ``s = max|C_ij|``, symmetry
+    ``|C_ij - C_ji| <= SYMMETRY_RTOL * s`` (``cov`` is stored as
+    ``(C + C') / 2``) and smallest eigenvalue ``>= -PSD_RTOL * s`` (both
+    1e-8, so the verdict does not depend on the units of ``cov``). The
+    factor structure must match: ``|F_ij - C_ij| <= FACTOR_TOL * max(s,
+    smallest normal float)`` where ``F`` is ``factors.cov``.
 
     The inputs are copied (as float64) so that later changes to the
     caller's objects cannot alter a validated instance.
@@ -102,15 +80,21 @@ class Estimates:
     source: str | None = None
 
     def __post_init__(self) -> None:
+        try:
+            self._validate()
+        except InputError as exc:
+            raise InputError(f"Estimates: {exc}") from None
+
+    def _validate(self) -> None:
         mu, cov, factors = self.mu, self.cov, self.factors
-        # -- types --------------------------------------------------------------------------
+        # -- types (mu and cov themselves, not mappings or factor models) ------------------
         if not isinstance(mu, pd.Series):
-            raise InputError(f"Estimates: mu must be a pandas Series, got {type(mu).__name__}")
+            raise InputError(f"mu must be a pandas Series, got {type(mu).__name__}")
         if not isinstance(cov, pd.DataFrame):
-            raise InputError(f"Estimates: cov must be a pandas DataFrame, got {type(cov).__name__}")
+            raise InputError(f"cov must be a pandas DataFrame, got {type(cov).__name__}")
         if factors is not None and not isinstance(factors, FactorCovariance):
             raise InputError(
-                "Estimates: factors must be an optimizer.riskmodel.FactorCovariance or None, "
+                "factors must be an optimizer.riskmodel.FactorCovariance or None, "
                 f"got {type(factors).__name__}"
             )
         if self.periods_per_year is not None:
@@ -120,99 +104,35 @@ class Estimates:
                 or not isinstance(ppy, numbers.Real)
                 or not (math.isfinite(ppy) and ppy > 0)
             ):
-                raise InputError(
-                    f"Estimates: periods_per_year must be a positive number, got {ppy!r}"
-                )
+                raise InputError(f"periods_per_year must be a positive number, got {ppy!r}")
         if self.source is not None and not isinstance(self.source, str):
-            raise InputError(
-                f"Estimates: source must be a string, got {type(self.source).__name__}"
-            )
+            raise InputError(f"source must be a string, got {type(self.source).__name__}")
         if len(mu) == 0:
-            raise InputError("Estimates: mu is empty (no assets)")
-        # -- labels -------------------------------------------------------------------------
-        for labels, what in (
-            (mu.index, "mu"),
-            (cov.index, "cov rows"),
-            (cov.columns, "cov columns"),
-        ):
-            dup = labels[labels.duplicated()].unique()
-            if len(dup):
-                raise InputError(f"Estimates: duplicate asset ids in {what}: {_names(dup)}")
-        assets = mu.index
-        for labels, what in ((cov.index, "cov rows"), (cov.columns, "cov columns")):
-            missing = assets.difference(labels, sort=False)
-            extra = labels.difference(assets, sort=False)
-            if len(missing) or len(extra):
-                parts = []
-                if len(missing):
-                    parts.append(f"missing from {what}: {_names(missing)}")
-                if len(extra):
-                    parts.append(f"in {what} but not in mu: {_names(extra)}")
-                raise InputError(
-                    "Estimates: mu and cov must have the same assets; " + "; ".join(parts)
-                )
-        _numeric(mu, "mu")
-        _numeric(cov, "cov")
-        cov = cov.reindex(index=assets, columns=assets)
-        m = mu.to_numpy(dtype=float, na_value=np.nan)
-        c = cov.to_numpy(dtype=float, na_value=np.nan)
-        # -- finite -------------------------------------------------------------------------
-        if not np.isfinite(m).all():
-            raise InputError(f"Estimates: mu has NaN or inf for: {_names(assets[~np.isfinite(m)])}")
-        bad_rows = ~np.isfinite(c).all(axis=1)
-        if bad_rows.any():
-            raise InputError(f"Estimates: cov has NaN or inf for: {_names(assets[bad_rows])}")
-        # -- symmetric ----------------------------------------------------------------------
-        scale = float(np.abs(c).max())
-        asym = np.abs(c - c.T)
-        if asym.max() > SYMMETRY_TOL * scale:
-            i, j = np.unravel_index(int(np.argmax(asym)), asym.shape)
-            raise InputError(
-                "Estimates: cov is not symmetric: the worst pair is "
-                f"({assets[i]}, {assets[j]}) = {c[i, j]:.6g} vs ({assets[j]}, {assets[i]}) = "
-                f"{c[j, i]:.6g} (tolerance {SYMMETRY_TOL:g} x max |cov|)"
-            )
-        # -- variances and PSD --------------------------------------------------------------
-        neg = np.diag(c) < 0
-        if neg.any():
-            raise InputError(f"Estimates: negative variance in cov for: {_names(assets[neg])}")
-        min_eig = float(np.linalg.eigvalsh((c + c.T) / 2.0)[0])
-        if min_eig < -PSD_TOL * max(1.0, scale):
-            raise InputError(
-                "Estimates: cov is not positive semidefinite: smallest eigenvalue "
-                f"{min_eig:.3g} (tolerance {-PSD_TOL * max(1.0, scale):.3g}); repair it with "
-                "models.covariance.nearest_psd(cov)"
-            )
+            raise InputError("mu is empty (no assets)")
+        # -- labels, numbers, symmetry, PSD: the rules of optimizer.validation -------------
+        m = validation.series(mu, what="mu")
+        assets = m.index
+        c = validation.covariance(cov, assets=assets, against="mu")
         # -- factors ------------------------------------------------------------------------
         if factors is not None:
-            missing = assets.difference(factors.assets, sort=False)
-            extra = factors.assets.difference(assets, sort=False)
-            if len(missing) or len(extra) or factors.assets.has_duplicates:
-                parts = []
-                if len(missing):
-                    parts.append(f"missing from factors: {_names(missing)}")
-                if len(extra):
-                    parts.append(f"in factors but not in mu: {_names(extra)}")
-                if factors.assets.has_duplicates:
-                    parts.append("duplicate asset ids in factors")
-                raise InputError(
-                    "Estimates: factors must cover the same assets as mu; " + "; ".join(parts)
-                )
+            validation.labels(factors.assets, what="factors", assets=assets, against="mu")
             if not factors.assets.equals(assets):
                 factors = factors.reindex(assets)
+            cv = c.to_numpy()
             fc = factors.cov.to_numpy(dtype=float)
-            diff = np.abs(fc - c)
+            diff = np.abs(fc - cv)
+            scale = float(np.abs(cv).max())
             tol = FACTOR_TOL * max(scale, np.finfo(float).tiny)
             if diff.max() > tol:
                 i, j = np.unravel_index(int(np.argmax(diff)), diff.shape)
                 raise InputError(
-                    "Estimates: factors.cov does not match cov: the worst pair is "
+                    "factors.cov does not match cov: the worst pair is "
                     f"({assets[i]}, {assets[j]}): factors give {fc[i, j]:.6g}, cov has "
-                    f"{c[i, j]:.6g} (tolerance {FACTOR_TOL:g} x max |cov|)"
+                    f"{cv[i, j]:.6g} (tolerance {FACTOR_TOL:g} x max |cov|)"
                 )
-        # -- store defensive float copies ----------------------------------------------------
-        object.__setattr__(self, "mu", pd.Series(m, index=assets.copy(), name=mu.name))
-        object.__setattr__(self, "cov", pd.DataFrame(c, index=assets.copy(), columns=assets.copy()))
+        # -- store the validated float copies ------------------------------------------------
+        object.__setattr__(self, "mu", m)
+        object.__setattr__(self, "cov", c)
         object.__setattr__(self, "factors", factors)
 
     @property

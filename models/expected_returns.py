@@ -11,7 +11,6 @@ market's risk aversion for it.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping
 from typing import Literal, overload
@@ -19,8 +18,9 @@ from typing import Literal, overload
 import numpy as np
 import pandas as pd
 
-from models._common import check_labels, resolve_periods, validate_returns
+from models._common import resolve_periods, validate_returns
 from models.returns import _fmt_date, check_option
+from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.riskmodel import FactorCovariance
 
@@ -34,21 +34,6 @@ __all__ = [
 
 METHODS = ("arithmetic", "geometric")
 SHRINK_TARGETS = ("grand_mean", "min_variance")
-
-
-def _number(name: str, value: object, *, positive: bool = False) -> float:
-    """``value`` as a finite float (positive if asked), else an InputError naming ``name``."""
-    if isinstance(value, bool):
-        raise InputError(f"{name} must be a number, got {value!r}")
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise InputError(f"{name} must be finite, got {value!r}")
-    if positive and out <= 0:
-        raise InputError(f"{name} must be positive, got {value!r}")
-    return out
 
 
 def _where(index: pd.Index, pos: int) -> str:
@@ -165,7 +150,7 @@ def ewma_mean(
     As ``halflife`` grows the weights flatten and the estimate tends to the
     arithmetic :func:`historical_mean`.
     """
-    h = _number("halflife", halflife, positive=True)
+    h = validation.finite_number(halflife, what="halflife", positive=True)
     values = validate_returns(returns)
     periods = resolve_periods(returns, periods_per_year)
     age = np.arange(len(values) - 1, -1, -1, dtype=float)
@@ -328,41 +313,6 @@ def shrunk_mean(
 # ----------------------------------------------------------------------------------------------
 
 
-def _covariance_frame(cov: object) -> pd.DataFrame:
-    """A validated square covariance DataFrame (columns in the index's order)."""
-    if isinstance(cov, FactorCovariance):
-        return cov.cov
-    if not isinstance(cov, pd.DataFrame):
-        raise InputError(
-            "cov must be a pandas DataFrame labelled by asset on both axes or a "
-            f"FactorCovariance, got {type(cov).__name__}"
-        )
-    check_labels(cov.index, "cov (rows)")
-    check_labels(cov.columns, "cov (columns)")
-    if cov.shape[0] != cov.shape[1] or not cov.index.sort_values().equals(
-        cov.columns.sort_values()
-    ):
-        only_rows = cov.index.difference(cov.columns)
-        only_cols = cov.columns.difference(cov.index)
-        raise InputError(
-            "cov must have the same asset ids on both axes; "
-            f"only in rows: {', '.join(map(str, only_rows)) or 'none'}; "
-            f"only in columns: {', '.join(map(str, only_cols)) or 'none'}"
-        )
-    if cov.shape[0] == 0:
-        raise InputError("cov is empty (no assets)")
-    cov = cov.reindex(columns=cov.index)
-    bad = [str(c) for c in cov.columns if not pd.api.types.is_numeric_dtype(cov[c])]
-    if bad:
-        raise InputError(f"cov has non-numeric columns: {', '.join(bad)}")
-    values = cov.to_numpy(dtype=float, na_value=np.nan)
-    finite = np.isfinite(values)
-    if not finite.all():
-        who = cov.index[~finite.all(axis=1)]
-        raise InputError(f"cov has NaN or inf values for assets: {', '.join(map(str, who))}")
-    return pd.DataFrame(values, index=cov.index, columns=cov.index)
-
-
 def equilibrium(
     cov: pd.DataFrame | FactorCovariance,
     market_weights: pd.Series | Mapping[str, float],
@@ -399,9 +349,10 @@ def equilibrium(
     Raises
     ------
     InputError
-        A malformed ``cov`` (naming the assets at fault), weights missing
-        for some assets or given for assets not in ``cov`` (naming them),
-        NaN weights, or a non-positive / non-finite ``risk_aversion`` or
+        A malformed ``cov`` (naming the assets at fault; asymmetric or not
+        positive semidefinite beyond the tolerances of
+        :mod:`optimizer.validation`), weights missing for some assets or
+        given for assets not in ``cov`` (naming them), NaN weights, or a non-positive / non-finite ``risk_aversion`` or
         non-finite ``risk_free_rate``.
 
     Notes
@@ -421,40 +372,12 @@ def equilibrium(
     .. [2] Black, F. and Litterman, R. (1992). "Global portfolio
        optimization." Financial Analysts Journal 48(5), 28-43.
     """
-    delta = _number("risk_aversion", risk_aversion, positive=True)
-    rf = _number("risk_free_rate", risk_free_rate)
-    c = _covariance_frame(cov)
-    if isinstance(market_weights, Mapping) and not isinstance(market_weights, pd.Series):
-        try:
-            market_weights = pd.Series(dict(market_weights), dtype=float)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"market_weights must map asset ids to numbers, got {dict(market_weights)!r}"
-            ) from None
-    if not isinstance(market_weights, pd.Series):
-        raise InputError(
-            f"market_weights must be a pandas Series by asset, got {type(market_weights).__name__}"
-        )
-    check_labels(market_weights.index, "market_weights")
-    missing = c.index.difference(market_weights.index, sort=False)
-    extra = market_weights.index.difference(c.index, sort=False)
-    if len(missing) or len(extra):
-        parts = []
-        if len(missing):
-            parts.append(f"no market weight for {', '.join(map(str, missing))}")
-        if len(extra):
-            parts.append(f"market weights for assets not in cov: {', '.join(map(str, extra))}")
-        raise InputError("market_weights do not match cov: " + "; ".join(parts))
-    if not pd.api.types.is_numeric_dtype(market_weights) or pd.api.types.is_bool_dtype(
-        market_weights
-    ):
-        raise InputError("market_weights must be numeric")
-    w = market_weights.reindex(c.index).to_numpy(dtype=float, na_value=np.nan)
-    if not np.isfinite(w).all():
-        who = c.index[~np.isfinite(w)]
-        raise InputError(f"market_weights has NaN or inf for: {', '.join(map(str, who))}")
-    pi = rf + delta * (c.to_numpy() @ w)
-    return _series(pi, c.index)
+    delta = validation.finite_number(risk_aversion, what="risk_aversion", positive=True)
+    rf = validation.finite_number(risk_free_rate, what="risk_free_rate")
+    assets, c = validation.covariance_values(cov)
+    w = validation.vector(market_weights, assets, what="market_weights", against="cov")
+    pi = rf + delta * (c @ w)
+    return _series(pi, assets)
 
 
 def implied_risk_aversion(
@@ -511,7 +434,7 @@ def implied_risk_aversion(
         raise InputError(
             f"market_returns must be a pandas Series, got {type(market_returns).__name__}"
         )
-    rf = _number("risk_free_rate", risk_free_rate)
+    rf = validation.finite_number(risk_free_rate, what="risk_free_rate")
     x = validate_returns(frame)[:, 0]
     periods = resolve_periods(frame, periods_per_year)
     if np.all(x == x[0]):

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from models._common import check_labels, infer_periods_per_year, validate_returns
+from models._common import infer_periods_per_year, validate_returns
+from optimizer import validation
 from optimizer.errors import InputError
 
 __all__ = ["from_prices", "periods_per_year", "to_prices"]
@@ -109,7 +110,7 @@ def _validate_prices(prices: object) -> tuple[np.ndarray, pd.DatetimeIndex, pd.I
         raise InputError(
             f"prices has missing dates (NaT) in the index at rows {', '.join(map(str, pos[:5]))}"
         )
-    check_labels(prices.columns, "prices")
+    validation.labels(prices.columns, what="prices")
     dup_dates = prices.index[prices.index.duplicated()].unique()
     if len(dup_dates):
         shown = [_fmt_date(d) for d in dup_dates]

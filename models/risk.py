@@ -3,7 +3,8 @@
 Every function takes the weights as a Series labelled by asset and aligns
 them by label with the covariance, expected returns or returns table it is
 given: the order does not matter, but a missing or extra asset is an
-:class:`~optimizer.errors.InputError` naming it.
+:class:`~optimizer.errors.InputError` naming it. Inputs are checked by
+:mod:`optimizer.validation`, with the same rules as everywhere else.
 
 Units follow the inputs. With an annualized covariance (as every trimtab
 estimator returns) the volatility is annualized; value at risk computed from
@@ -20,7 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from models._common import check_labels, validate_returns
+from models._common import validate_returns
+from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.riskmodel import FactorCovariance
 
@@ -36,8 +38,6 @@ __all__ = [
 #: Methods accepted by :func:`value_at_risk` and :func:`conditional_value_at_risk`.
 VAR_METHODS = ("historical", "gaussian", "cornish_fisher")
 
-#: Relative tolerance of the symmetry check of a covariance matrix.
-_SYMMETRY_RTOL = 1e-8
 #: Lowest standard normal quantile (tail level about 1e-12) over which the Cornish-Fisher
 #: expansion must be increasing to be used: a negative excess kurtosis makes it turn back
 #: only far out in the tail, where levels are too small to matter.
@@ -47,102 +47,8 @@ _ZERO_VARIANCE_RTOL = 1e-12
 
 
 # --------------------------------------------------------------------------------------------
-# Validation helpers (private; shared with models.black_litterman)
+# Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _names(labels: object) -> str:
-    return ", ".join(map(str, labels))
-
-
-def _dense_cov(cov: pd.DataFrame | FactorCovariance, *, name: str = "cov") -> pd.DataFrame:
-    """Validate a covariance and return it as a symmetric DataFrame (index == columns).
-
-    Accepts a DataFrame labelled by asset on both axes (columns in any order)
-    or a :class:`~optimizer.riskmodel.FactorCovariance` (its dense ``.cov``).
-    Checks shape, labels, finiteness and symmetry; not semidefiniteness
-    (see :func:`_check_psd`).
-    """
-    if isinstance(cov, FactorCovariance):
-        return cov.cov
-    if not isinstance(cov, pd.DataFrame):
-        raise InputError(
-            f"{name} must be a pandas DataFrame labelled by asset on both axes or a "
-            f"FactorCovariance, got {type(cov).__name__}"
-        )
-    if cov.shape[0] != cov.shape[1]:
-        raise InputError(f"{name} must be square, got shape {cov.shape}")
-    if cov.shape[0] == 0:
-        raise InputError(f"{name} is empty")
-    check_labels(cov.index, f"{name} (rows)")
-    check_labels(cov.columns, f"{name} (columns)")
-    if not cov.index.equals(cov.columns):
-        only_rows = cov.index.difference(cov.columns)
-        only_cols = cov.columns.difference(cov.index)
-        if len(only_rows) or len(only_cols):
-            raise InputError(
-                f"{name} rows and columns name different assets: only in rows: "
-                f"{_names(only_rows) or '-'}; only in columns: {_names(only_cols) or '-'}"
-            )
-        cov = cov.loc[:, cov.index]
-    bad = [str(c) for c in cov.columns if not pd.api.types.is_numeric_dtype(cov[c])]
-    if bad:
-        raise InputError(f"{name} has non-numeric columns: {', '.join(bad)}")
-    values = cov.to_numpy(dtype=float)
-    finite = np.isfinite(values)
-    if not finite.all():
-        rows = cov.index[~finite.all(axis=1)]
-        raise InputError(f"{name} has NaN or inf values for assets: {_names(rows)}")
-    scale = max(float(np.abs(values).max()), np.finfo(float).tiny)
-    asym = np.abs(values - values.T)
-    if asym.max() > _SYMMETRY_RTOL * scale:
-        i, j = np.unravel_index(int(np.argmax(asym)), asym.shape)
-        raise InputError(
-            f"{name} is not symmetric: entry ({cov.index[i]}, {cov.columns[j]}) = "
-            f"{values[i, j]:.6g} but ({cov.index[j]}, {cov.columns[i]}) = {values[j, i]:.6g}"
-        )
-    if (np.diag(values) < 0).any():
-        neg = cov.index[np.diag(values) < 0]
-        raise InputError(f"{name} has negative variances for assets: {_names(neg)}")
-    values = (values + values.T) / 2
-    return pd.DataFrame(values, index=cov.index.copy(), columns=cov.index.copy())
-
-
-def _check_psd(cov: pd.DataFrame, *, name: str = "cov") -> None:
-    """Raise unless the symmetric matrix ``cov`` is positive semidefinite (to a tolerance)."""
-    values = cov.to_numpy(dtype=float)
-    eig = np.linalg.eigvalsh(values)
-    scale = max(float(np.abs(eig).max()), np.finfo(float).tiny)
-    if eig[0] < -1e-10 * scale:
-        raise InputError(
-            f"{name} is not positive semidefinite (smallest eigenvalue {eig[0]:.3g}); "
-            "repair it with models.covariance.nearest_psd"
-        )
-
-
-def _aligned(values: pd.Series, labels: pd.Index, *, name: str, other: str) -> np.ndarray:
-    """Check a Series labelled by asset and return its values in the order of ``labels``."""
-    if not isinstance(values, pd.Series):
-        raise InputError(
-            f"{name} must be a pandas Series labelled by asset, got {type(values).__name__}"
-        )
-    check_labels(values.index, name)
-    if not (pd.api.types.is_numeric_dtype(values) or values.empty):
-        raise InputError(f"{name} must be numeric, got dtype {values.dtype}")
-    missing = labels.difference(values.index, sort=False)
-    extra = values.index.difference(labels, sort=False)
-    if len(missing) or len(extra):
-        parts = []
-        if len(missing):
-            parts.append(f"missing from {name}: {_names(missing)}")
-        if len(extra):
-            parts.append(f"in {name} but not in {other}: {_names(extra)}")
-        raise InputError(f"{name} and {other} name different assets: " + "; ".join(parts))
-    out = values.reindex(labels).to_numpy(dtype=float)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        raise InputError(f"{name} has NaN or inf values for assets: {_names(labels[bad])}")
-    return out
 
 
 def _variance(w: np.ndarray, c: np.ndarray) -> float:
@@ -184,13 +90,15 @@ def portfolio_volatility(weights: pd.Series, cov: pd.DataFrame | FactorCovarianc
     Raises
     ------
     InputError
-        Weights or covariance malformed (not pandas, NaN/inf, duplicate or
-        mismatched assets, asymmetric covariance), or a clearly negative
-        portfolio variance (the covariance is not semidefinite).
+        Weights or covariance malformed (the rules of
+        :mod:`optimizer.validation`: not pandas, NaN/inf, duplicate or
+        mismatched assets, a covariance that is asymmetric or not positive
+        semidefinite beyond its tolerance), or a clearly negative portfolio
+        variance.
     """
-    c = _dense_cov(cov)
-    w = _aligned(weights, c.index, name="weights", other="cov")
-    return math.sqrt(_variance(w, c.to_numpy()))
+    assets, c = validation.covariance_values(cov)
+    w = validation.vector(weights, assets, what="weights", against="cov")
+    return math.sqrt(_variance(w, c))
 
 
 def portfolio_return(weights: pd.Series, mu: pd.Series) -> float:
@@ -213,12 +121,9 @@ def portfolio_return(weights: pd.Series, mu: pd.Series) -> float:
     InputError
         Either input not a Series, NaN/inf values, duplicate or mismatched assets.
     """
-    if not isinstance(mu, pd.Series):
-        raise InputError(f"mu must be a pandas Series labelled by asset, got {type(mu).__name__}")
-    check_labels(mu.index, "mu")
-    m = _aligned(mu, mu.index, name="mu", other="mu")
-    w = _aligned(weights, mu.index, name="weights", other="mu")
-    return float(w @ m)
+    m = validation.series(mu, what="mu")
+    w = validation.vector(weights, m.index, what="weights", against="mu")
+    return float(w @ m.to_numpy())
 
 
 def risk_contributions(
@@ -259,9 +164,8 @@ def risk_contributions(
     .. [2] Tasche, D. (1999). Risk Contributions and Performance Measurement.
        Working paper, Technische Universitaet Muenchen.
     """
-    c = _dense_cov(cov)
-    w = _aligned(weights, c.index, name="weights", other="cov")
-    cv = c.to_numpy()
+    assets, cv = validation.covariance_values(cov)
+    w = validation.vector(weights, assets, what="weights", against="cov")
     var = _variance(w, cv)
     if var == 0.0:
         raise InputError(
@@ -272,7 +176,7 @@ def risk_contributions(
     contrib = w * (cv @ w) / sigma
     if relative:
         contrib = contrib / sigma
-    out = pd.Series(contrib, index=c.index.copy(), name="risk_contribution")
+    out = pd.Series(contrib, index=assets.copy(), name="risk_contribution")
     return out.reindex(weights.index)
 
 
@@ -358,10 +262,10 @@ def _tail(
                 f"{what} needs returns= (dates x assets) or, for method='gaussian', "
                 "both mu= and cov="
             )
-        c = _dense_cov(cov)
-        w = _aligned(weights, c.index, name="weights", other="cov")
-        mv = _aligned(mu, c.index, name="mu", other="cov")
-        m, s = float(w @ mv), math.sqrt(_variance(w, c.to_numpy()))
+        assets, c = validation.covariance_values(cov)
+        w = validation.vector(weights, assets, what="weights", against="cov")
+        mv = validation.vector(mu, assets, what="mu", against="cov")
+        m, s = float(w @ mv), math.sqrt(_variance(w, c))
     else:
         if mu is not None or cov is not None:
             raise InputError(
@@ -369,7 +273,7 @@ def _tail(
                 "(with returns, the moments are estimated from the sample)"
             )
         values = validate_returns(returns)
-        w = _aligned(weights, returns.columns, name="weights", other="returns")
+        w = validation.vector(weights, returns.columns, what="weights", against="returns")
         r = values @ w
         if method == "historical":
             ordered = np.sort(r)

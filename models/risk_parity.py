@@ -43,34 +43,29 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import LinAlgError, cho_factor, cho_solve, lapack
 from scipy.optimize import nnls
 
-from optimizer.allocation import Allocation
-from optimizer.constraints import Bound, Budget, LongOnly, Row
-from optimizer.core import (
-    Objective,
-    RiskModel,
-    align,
-    binding_sides,
-    chain_of,
-    make_allocation,
-    piece_limits,
-    piece_value,
-    resolved,
-    risk_model,
-    solve_portfolio,
-    verify,
+from models._spinu import (
+    _face_newton,
+    _Hessian,
+    _Newton,
+    _spinu_newton,
 )
+from optimizer.allocation import Allocation
+from optimizer.compiled import Compiled, shared
+from optimizer.constraints import Budget, LongOnly
 from optimizer.errors import InputError, SolverError
+from optimizer.objective import Objective
+from optimizer.pieces import Point
+from optimizer.riskmodel import RiskModel
 from optimizer.terms import LogBarrierTerm
 from optimizer.universe import Universe
+from optimizer.validation import vector
 
-__all__ = ["risk_parity"]
+__all__ = ["compile", "risk_parity"]
 
 #: The Newton path's answer is accepted when the relative risk-contribution
 #: spread ``max_i |RC_i / (b_i sigma) - 1|`` is at most this (or ``tol``).
@@ -78,282 +73,6 @@ ACCEPT_SPREAD = 1e-10
 #: On the constrained path, realized risk shares further than this (relative)
 #: from the budgets are reported in a note.
 BUDGET_NOTE_TOL = 1e-6
-#: Armijo sufficient-decrease fraction and the Newton decrement (squared)
-#: under which full steps are taken without a line search.
-_ARMIJO = 0.25
-_FULL_STEP_LAMBDA2 = 1e-10
-#: Most Jacobi sweeps that improve the inverse-volatility start (each costs
-#: one product with the covariance; they stop as soon as one does not halve
-#: the spread).
-_JACOBI_SWEEPS = 3
-
-
-# ----------------------------------------------------------------------------- kernels
-
-
-@dataclass
-class _Newton:
-    """Outcome of a Newton solve: ``x`` (unnormalized), its spread, iterations."""
-
-    x: np.ndarray
-    spread: float
-    iterations: int
-    converged: bool
-    reason: str = ""
-
-
-def _spread(x: np.ndarray, cx: np.ndarray, b: np.ndarray) -> float:
-    """``max_i |x_i (Cx)_i / (b_i x'Cx) - 1|`` (``b`` sums to one)."""
-    r = x * cx
-    total = r.sum()
-    if not (total > 0 and np.isfinite(total)):
-        return math.inf
-    return float(np.max(np.abs(r / (b * total) - 1.0)))
-
-
-class _Hessian:
-    """Solves ``(C + diag(h)) z = g`` for the risk model's ``C``.
-
-    * Factor form ``C = G G' + diag(d)``: the Woodbury identity, O(n k^2).
-    * Dense, small (n < 200): one Cholesky factorization (LAPACK ``potrf``)
-      in a work buffer.
-    * Dense, large: conjugate gradients preconditioned by the diagonal
-      (O(n^2) per iteration). Near the solution the preconditioned Hessian
-      ``I + D^-1/2 C D^-1/2`` (``D = diag(b / x^2)``, ``D x = C x``) has its
-      eigenvalues in ``[1, 2]`` when the correlations are non-negative (the
-      Perron vector is ``D^1/2 x``), so a few iterations suffice; when they do
-      not (or on breakdown) the step falls back to the Cholesky solve.
-    """
-
-    #: Dense size from which conjugate gradients are tried first.
-    CG_MIN_N = 200
-    #: Most conjugate-gradient iterations before falling back to Cholesky.
-    CG_MAX_ITER = 80
-
-    def __init__(self, rm: RiskModel) -> None:
-        self.rm = rm
-        self.cg_iterations = 0
-        self.factorizations = 0
-        if rm.kind == "factor":
-            self.G, self.d = rm.G, rm.d
-            self.k = self.G.shape[1]
-        else:
-            self.C = rm.dense
-            self.cdiag = np.diag(self.C).copy()
-            self.work: np.ndarray | None = None
-
-    def times(self, v: np.ndarray) -> np.ndarray:
-        return self.rm.times(v)
-
-    def diagonal(self) -> np.ndarray:
-        if self.rm.kind == "factor":
-            return np.einsum("ij,ij->i", self.G, self.G) + self.d
-        return self.cdiag.copy()
-
-    def solve(self, h: np.ndarray, g: np.ndarray, rtol: float = 0.0) -> np.ndarray | None:
-        """``(C + diag(h))^-1 g`` to a relative residual ``rtol`` (None on failure)."""
-        if self.rm.kind == "factor":
-            dd = self.d + h
-            gd = g / dd
-            gs = self.G / dd[:, None]
-            small = np.eye(self.k) + self.G.T @ gs
-            try:
-                fac = cho_factor(small, check_finite=False)
-            except LinAlgError:
-                return None
-            return gd - gs @ cho_solve(fac, self.G.T @ gd, check_finite=False)
-        if len(g) >= self.CG_MIN_N and rtol > 0:
-            z = self._cg(h, g, rtol)
-            if z is not None:
-                return z
-        return self._cholesky(h, g)
-
-    def _cg(self, h: np.ndarray, g: np.ndarray, rtol: float) -> np.ndarray | None:
-        c = self.C
-        pinv = 1.0 / (self.cdiag + h)
-        z = np.zeros_like(g)
-        r = g.copy()
-        s = pinv * r
-        p = s.copy()
-        rs = float(r @ s)
-        stop = (rtol * float(np.linalg.norm(g))) ** 2
-        for _ in range(self.CG_MAX_ITER):
-            self.cg_iterations += 1
-            q = c @ p + h * p
-            pq = float(p @ q)
-            if not pq > 0:
-                return None
-            alpha = rs / pq
-            z += alpha * p
-            r -= alpha * q
-            if float(r @ r) <= stop:
-                return z
-            s = pinv * r
-            rs_new = float(r @ s)
-            p *= rs_new / rs
-            p += s
-            rs = rs_new
-        return None
-
-    def _cholesky(self, h: np.ndarray, g: np.ndarray) -> np.ndarray | None:
-        self.factorizations += 1
-        n = len(g)
-        if self.work is None:
-            self.work = np.empty_like(self.C)
-        work = self.work
-        np.copyto(work, self.C)
-        work.flat[:: n + 1] += h
-        # ``work`` is symmetric, so its transpose is the same matrix in Fortran
-        # order: LAPACK factors it in place, without a copy.
-        fac, info = lapack.dpotrf(work.T, lower=0, clean=0, overwrite_a=1)
-        if info != 0:
-            return None
-        z, info = lapack.dpotrs(fac, g, lower=0)
-        return z if info == 0 else None
-
-
-def _spinu_newton(hess: _Hessian, b: np.ndarray, *, tol: float, max_iter: int) -> _Newton:
-    """Newton's method on ``min 1/2 x'Cx - b' log x`` (Spinu 2013).
-
-    Parameters
-    ----------
-    hess : _Hessian
-        The covariance, shape (n, n), as products and Hessian solves.
-    b : numpy.ndarray, shape (n,)
-        Positive budgets summing to one.
-    tol : float
-        Stop when the relative risk-contribution spread is at most ``tol``.
-    max_iter : int
-        Most Newton steps.
-
-    Notes
-    -----
-    Start: ``x0 ∝ sqrt(b) / sigma`` (inverse volatility, exact for a diagonal
-    covariance), scaled along its ray to the minimum, ``x0'Cx0 = 1``; then up
-    to three Jacobi sweeps, each solving every budget equation
-    ``C_ii x_i^2 + a_i x_i = b_i`` (``a_i`` the rest of ``(Cx)_i``) with the
-    other weights held fixed, kept only while each halves the spread (the
-    simultaneous form of the coordinate update of Griveau-Billion, Richard
-    and Roncalli 2013, "A fast algorithm for computing high-dimensional risk
-    parity portfolios", arXiv:1311.4057). Step:
-    ``dx = -(C + diag(b/x^2))^-1 (Cx - b/x)``, shortened to keep ``x > 0``
-    (never more than 99% of the way to the boundary) and then backtracked
-    until the Armijo condition holds (Boyd and Vandenberghe 2004, 9.5). Near
-    the solution (Newton decrement below 1e-5) the full step is taken: the
-    convergence is then quadratic. The iterations also stop when they stall
-    at the rounding level.
-    """
-    diag = hess.diagonal()
-    x = np.sqrt(b / diag)
-    cx = hess.times(x)
-    if not float(x @ cx) > 0:  # a long-only portfolio without risk: no solution
-        return _Newton(x, math.inf, 0, False, "the start has zero variance")
-    s = math.sqrt(1.0 / float(x @ cx))
-    x *= s
-    cx *= s
-    spread = _spread(x, cx, b)
-    for _ in range(_JACOBI_SWEEPS):
-        # every x_i solves its own budget equation with the others held fixed
-        a = cx - diag * x
-        with np.errstate(divide="ignore", invalid="ignore"):  # a hedge: checked just below
-            xj = 2.0 * b / (a + np.sqrt(a * a + 4.0 * diag * b))
-            cxj = hess.times(xj)
-        if not np.isfinite(xj).all() or not float(xj @ cxj) > 0:
-            break
-        s = math.sqrt(1.0 / float(xj @ cxj))
-        xj *= s
-        cxj *= s
-        sj = _spread(xj, cxj, b)
-        if not sj < 0.5 * spread:
-            break
-        x, cx, spread = xj, cxj, sj
-    f = 0.5 * float(x @ cx) - float(b @ np.log(x))
-    best, stalled = spread, 0
-    for it in range(max_iter):
-        if spread <= tol:
-            return _Newton(x, spread, it, True)
-        g = cx - b / x
-        dx = hess.solve(b / (x * x), g, rtol=min(0.1, spread))
-        if dx is None or not np.isfinite(dx).all():
-            return _Newton(x, spread, it, False, "the Hessian could not be factored")
-        dx = -dx
-        lam2 = -float(g @ dx)
-        step = 1.0
-        neg = dx < 0
-        if neg.any():
-            step = min(1.0, 0.99 * float(np.min(x[neg] / -dx[neg])))
-        if lam2 > _FULL_STEP_LAMBDA2 or step < 1.0:
-            for _ in range(60):
-                xn = x + step * dx
-                cxn = hess.times(xn)
-                fn = 0.5 * float(xn @ cxn) - float(b @ np.log(xn))
-                if fn <= f - _ARMIJO * step * lam2:
-                    break
-                step *= 0.5
-            else:
-                return _Newton(x, spread, it, False, "the line search failed")
-        else:
-            xn = x + dx
-            cxn = hess.times(xn)
-            fn = 0.5 * float(xn @ cxn) - float(b @ np.log(xn))
-        x, cx, f = xn, cxn, fn
-        spread = _spread(x, cx, b)
-        if not math.isfinite(spread):
-            return _Newton(x, spread, it + 1, False, "the iterates left the positive orthant")
-        if spread < 0.5 * best:
-            best, stalled = spread, 0
-        elif lam2 <= _FULL_STEP_LAMBDA2:
-            stalled += 1
-            if stalled >= 3:  # at the rounding level: further steps cannot help
-                return _Newton(x, spread, it + 1, spread <= tol, "stalled at the rounding level")
-    return _Newton(x, spread, max_iter, spread <= tol, f"no convergence in {max_iter} steps")
-
-
-def _face_newton(
-    hess: _Hessian, b: np.ndarray, y0: np.ndarray, z: np.ndarray, *, max_iter: int = 50
-) -> np.ndarray | None:
-    """Newton's method for ``min 1/2 y'Cy - b' log y`` over ``y = Z u > 0``.
-
-    ``Z`` (n x m, orthonormal columns) spans the face cut out by the binding
-    constraints; the start ``y0`` lies (nearly) on it. Returns ``y`` or None.
-    """
-    cdense = hess.rm.dense
-    y = z @ (z.T @ y0)
-    if not (y > 0).all():
-        return None
-    cy = cdense @ y
-    f = 0.5 * float(y @ cy) - float(b @ np.log(y))
-    for _ in range(max_iter):
-        g = cy - b / y
-        gu = z.T @ g
-        hu = z.T @ ((cdense + np.diag(b / (y * y))) @ z)
-        try:
-            du = -cho_solve(cho_factor(hu, check_finite=False), gu, check_finite=False)
-        except (LinAlgError, ValueError):
-            return None
-        dy = z @ du
-        lam2 = -float(gu @ du)
-        if lam2 <= 1e-28:
-            return y
-        step = 1.0
-        neg = dy < 0
-        if neg.any():
-            step = min(1.0, 0.99 * float(np.min(y[neg] / -dy[neg])))
-        for _ in range(60):
-            yn = y + step * dy
-            cyn = cdense @ yn
-            fn = 0.5 * float(yn @ cyn) - float(b @ np.log(yn))
-            if fn <= f - _ARMIJO * step * lam2 or (lam2 <= _FULL_STEP_LAMBDA2 and step == 1.0):
-                break
-            step *= 0.5
-        else:
-            return y
-        y, cy, f = yn, cyn, fn
-        if lam2 <= 1e-20:  # one more full step is already at the rounding level
-            return y
-    return y
-
-
 # ----------------------------------------------------------------------------- validation
 
 
@@ -376,7 +95,7 @@ def _budget_vector(budgets, assets: pd.Index) -> np.ndarray:
         values = budgets.astype(float)
     except (TypeError, ValueError):
         raise InputError("budgets must be numeric (asset -> positive number)") from None
-    b = align(values, assets, what="budgets")
+    b = vector(values, assets, what="budgets")
     bad = assets[b <= 0]
     if len(bad):
         shown = ", ".join(f"{a} ({v:g})" for a, v in zip(bad, b[b <= 0], strict=True))
@@ -394,18 +113,6 @@ def _check_options(tol, max_iter) -> tuple[float, int]:
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
         raise InputError(f"max_iter must be a positive integer, got {max_iter!r}")
     return tol_f, int(max_iter)
-
-
-def _check_universe(universe, assets: pd.Index) -> None:
-    if universe is None:
-        return
-    if not isinstance(universe, Universe):
-        raise InputError("universe= must be an optimizer.Universe")
-    universe.check_assets(assets, what="the covariance")
-    known = set(assets)
-    missing = [a for a in universe.assets if a not in known]
-    if missing:
-        raise InputError(f"the covariance has no row for universe assets: {', '.join(missing)}")
 
 
 def _check_variances(diag: np.ndarray, assets: pd.Index) -> None:
@@ -455,7 +162,7 @@ def _max_gap(alloc: Allocation, b: np.ndarray) -> float:
     return float(np.max(gap)) if np.isfinite(gap).all() else math.inf
 
 
-def _newton_allocation(res: _Newton, hess, b, total, pieces, rm, seconds) -> Allocation:
+def _newton_allocation(res: _Newton, hess, b, total, cm: Compiled, seconds) -> Allocation:
     """The Allocation of a Newton solution ``w = total x / sum(x)``."""
     w = total * res.x / res.x.sum()
     attempt = {
@@ -467,44 +174,39 @@ def _newton_allocation(res: _Newton, hess, b, total, pieces, rm, seconds) -> All
         "factorizations": hess.factorizations,
         "cg_iterations": hess.cg_iterations,
     }
-    return make_allocation(
+    return cm.allocation(
         w,
-        rm.assets,
-        rm,
         None,
         status="optimal",
         solver="NEWTON",
         attempts=(attempt,),
-        binding=binding_sides(pieces, w, rm),
-        checks=verify(pieces, w, rm),
+        binding=cm.checker.binding_sides(Point(w, risk=cm.risk)),
         timings={},
-        objective=_objective_value(res.x, rm, b),
+        objective=_objective_value(res.x, cm.risk, b),
         notes=(),
     )
 
 
-def _polished(alloc: Allocation, hess, b, pieces, total, rm) -> Allocation:
+def _polished(alloc: Allocation, hess, b, cm: Compiled, total) -> Allocation:
     """The core's answer, polished by :func:`_polish` when that verifies."""
     tp = time.perf_counter()
-    polished = _polish(alloc, hess, b, pieces, total, rm)
+    polished = _polish(alloc, hess, b, cm, total)
     if polished is None:
         return alloc
     wn, value = polished
     seconds = time.perf_counter() - tp
-    return make_allocation(
+    return cm.allocation(
         wn,
-        rm.assets,
-        rm,
         None,
         status=alloc.status,
         solver=f"{alloc.solver}+NEWTON",
         attempts=alloc.attempts
         + ({"solver": "NEWTON", "status": "polished", "seconds": round(seconds, 6)},),
-        binding=binding_sides(pieces, wn, rm),
-        checks=verify(pieces, wn, rm),
+        binding=cm.checker.binding_sides(Point(wn, risk=cm.risk)),
         timings={**alloc.timings, "other": alloc.timings.get("other", 0.0) + seconds},
         objective=value,
         notes=alloc.notes,
+        relaxed=alloc.relaxed,
     )
 
 
@@ -521,22 +223,15 @@ def _budget_note(alloc: Allocation, b: np.ndarray) -> str | None:
     )
 
 
-def _linear_face(pieces, w: np.ndarray, total: float, tol: float):
+def _linear_face(rows, w: np.ndarray, total: float, tol: float):
     """Rows ``m`` with ``m'y <= 0`` (``ineq``) or ``m'y = 0`` (``eq``) binding at ``w``.
 
     A linear constraint ``lo <= a'w <= hi`` on ``w = total y / 1'y`` reads
-    ``total a'y <= hi 1'y``: homogeneous in ``y``. ``pieces`` are rows and
-    bounds only.
+    ``total a'y <= hi 1'y``: homogeneous in ``y``. ``rows`` are the linear
+    views ``(a, lo, hi)`` of the pieces.
     """
     ineq, eq = [], []
-    n = len(w)
-    for p in pieces:
-        lo, hi = piece_limits(p)
-        if isinstance(p, Bound):
-            a = np.zeros(n)
-            a[p.index] = 1.0
-        else:
-            a = p.coef
+    for a, lo, hi in rows:
         v = float(a @ w)
         scale = max(1.0, abs(lo) if np.isfinite(lo) else 0.0, abs(hi) if np.isfinite(hi) else 0.0)
         if lo == hi:
@@ -555,9 +250,8 @@ def _polish(
     alloc: Allocation,
     hess: _Hessian,
     b: np.ndarray,
-    pieces,
+    cm: Compiled,
     total: float,
-    rm: RiskModel,
 ) -> tuple[np.ndarray, float] | None:
     """Newton on the binding face of the conic solution; None unless it verifies.
 
@@ -569,13 +263,15 @@ def _polish(
     w = alloc.weights.to_numpy(dtype=float)
     if (w <= 0).any():
         return None
-    for p in pieces:  # a binding turnover, leverage or tracking-error limit: no face
-        if not isinstance(p, Row | Bound):
-            _, hi = piece_limits(p)
-            if hi - piece_value(p, w, rm) <= 1e-5 * max(1.0, abs(hi)):
+    rm, n = cm.risk, len(w)
+    pt = Point(w, risk=rm)
+    views = [(p, p.linear(n)) for p in cm.cset.pieces]
+    for p, view in views:  # a binding turnover, leverage or tracking-error limit: no face
+        if view is None:
+            _, hi = p.limits
+            if hi - p.value(pt) <= 1e-5 * max(1.0, abs(hi)):
                 return None
-    ineq, eq = _linear_face([p for p in pieces if isinstance(p, Row | Bound)], w, total, 1e-6)
-    n = len(w)
+    ineq, eq = _linear_face([v for _, v in views if v is not None], w, total, 1e-6)
     rows = np.array(ineq + eq).reshape(-1, n)
     if len(rows):
         rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
@@ -591,7 +287,7 @@ def _polish(
     if y is None or not np.isfinite(y).all() or (y <= 0).any():
         return None
     wn = total * y / y.sum()
-    if not all(c["ok"] for c in verify(pieces, wn, rm).values()):
+    if not cm.checker.ok(Point(wn, risk=rm)):
         return None
     if ineq:
         g = rm.times(y) - b / y
@@ -708,15 +404,60 @@ def risk_parity(
     >>> risk_parity(cov).weights.round(4).tolist()
     [0.3333, 0.6667]
     """
-    t0 = time.perf_counter()
-    rm = risk_model(cov)
-    assets = rm.assets
-    _check_universe(universe, assets)
-    b = _budget_vector(budgets, assets)
     tol, max_iter = _check_options(tol, max_iter)
-    chain_of(solvers)
-    cset = resolved(constraints, assets, universe)
-    pieces = cset.pieces
+    cm = shared(
+        _solve_risk_parity,
+        "risk_parity",
+        cov,
+        constraints=constraints,
+        universe=universe,
+        solvers=solvers,
+        fixed={"tol": tol, "max_iter": max_iter},
+    )
+    return _solve_risk_parity(cm, budgets=budgets, tol=tol, max_iter=max_iter)
+
+
+def compile(  # noqa: A001 - the name DESIGN.md fixes
+    cov,
+    *,
+    constraints: Sequence | None = None,
+    universe: Universe | None = None,
+    solvers: Sequence[str] | None = None,
+    tol: float = 1e-12,
+    max_iter: int = 50,
+) -> Compiled:
+    """Compile a risk-budgeting problem once; ``solve(budgets=None)`` many times.
+
+    Parameters
+    ----------
+    cov, constraints, universe, solvers, tol, max_iter
+        As for :func:`risk_parity`; the covariance is copied.
+
+    Returns
+    -------
+    optimizer.Compiled
+        ``solve(budgets=None)`` returns the :class:`Allocation` of
+        :func:`risk_parity` for these budgets (equal risk when None).
+        Thread-safe and picklable.
+    """
+    tol, max_iter = _check_options(tol, max_iter)
+    return Compiled(
+        cov,
+        constraints=constraints,
+        universe=universe,
+        solvers=solvers,
+        model=_solve_risk_parity,
+        objective="risk_parity",
+        fixed={"tol": tol, "max_iter": max_iter},
+    )
+
+
+def _solve_risk_parity(cm: Compiled, *, budgets=None, tol=1e-12, max_iter=50) -> Allocation:
+    """Risk budgeting on a compiled problem (the steps of :func:`risk_parity`)."""
+    t0 = time.perf_counter()
+    tol, max_iter = _check_options(tol, max_iter)
+    rm, assets, cset = cm.risk, cm.assets, cm.cset
+    b = _budget_vector(budgets, assets)
     total = cset.budget
     if total is not None and not total > 0:
         name = next((c.name for c in cset.constraints if isinstance(c, Budget)), "budget")
@@ -725,14 +466,14 @@ def risk_parity(
         )
     hess = _Hessian(rm)
     _check_variances(hess.diagonal(), assets)
-    plain = all(isinstance(c, Budget | LongOnly) for c in cset.constraints)
+    plain = all(type(c) in (Budget, LongOnly) for c in cset.constraints)
     t1 = time.perf_counter()
     res = None
     if total is not None:
         res = _spinu_newton(hess, b, tol=tol, max_iter=max_iter)
         t2 = time.perf_counter()
         if res.spread <= max(tol, ACCEPT_SPREAD):
-            alloc = _newton_allocation(res, hess, b, total, pieces, rm, t2 - t1)
+            alloc = _newton_allocation(res, hess, b, total, cm, t2 - t1)
             if all(c["ok"] for c in alloc.checks.values()):
                 t3 = time.perf_counter()
                 return dataclasses.replace(
@@ -742,15 +483,13 @@ def risk_parity(
     # the constraints bind (or Newton's method fell short): the convex core
     objective = Objective(variance=0.5, terms=(LogBarrierTerm(b),), homogenize=True)
     try:
-        alloc = solve_portfolio(
-            objective, cov=cov, constraints=constraints, universe=universe, solvers=solvers
-        )
+        alloc = cm.run(objective)
     except SolverError:
         if not (plain and res is not None and res.spread <= BUDGET_NOTE_TOL):
             raise
         alloc = None
     if alloc is not None and total is not None:
-        alloc = _polished(alloc, hess, b, pieces, total, rm)
+        alloc = _polished(alloc, hess, b, cm, total)
     if alloc is not None:
         _check_hedge(alloc, hess.diagonal())
     if plain and res is not None:
@@ -762,7 +501,7 @@ def risk_parity(
             f"target {max(tol, ACCEPT_SPREAD):.0e}"
         )
         if alloc is None or (math.isfinite(res.spread) and res.spread <= core_spread):
-            newton = _newton_allocation(res, hess, b, total, pieces, rm, 0.0)
+            newton = _newton_allocation(res, hess, b, total, cm, 0.0)
             note = (
                 f"{shortfall}; the convex core did no better (spread {core_spread:.2e}), so "
                 "Newton's weights are returned (an ill-conditioned covariance limits the "

@@ -62,6 +62,11 @@ class Allocation:
         Optimal objective value of the solved problem (model-specific units).
     notes : tuple of str
         Anything the caller should know (e.g. budgets that could not be met).
+    relaxed : tuple of dict
+        Soft constraints that had to give (``optimizer.soft``): ``name``,
+        ``priority`` and ``amount`` (in the constraint's own units). Empty
+        when every constraint holds as given; ``checks`` then verify the
+        relaxed limits.
     """
 
     weights: pd.Series
@@ -76,6 +81,7 @@ class Allocation:
     timings: dict = field(default_factory=dict)
     objective: float = float("nan")
     notes: tuple = ()
+    relaxed: tuple = ()
 
     @property
     def sharpe(self) -> float | None:
@@ -100,6 +106,7 @@ class Allocation:
                 "timings": self.timings,
                 "objective": self.objective,
                 "notes": list(self.notes),
+                "relaxed": list(self.relaxed),
             }
         )
 

@@ -1,13 +1,20 @@
 """Constraint objects of an investment policy.
 
 Each constraint is a small frozen dataclass with a ``name`` that appears in
-every message about it. ``pieces(ctx)`` turns it into canonical pieces over the
-weight vector ``w`` (ordered like the problem's assets):
+every message about it. Constraints are values: per-asset data are held as
+read-only copies (editing the Series a caller passed in changes nothing), and
+two constraints with the same content are equal and hash alike, so compiled
+problems can be keyed by content. ``pieces(ctx)`` turns a constraint into the
+canonical pieces of :mod:`optimizer.pieces` over the weight vector ``w``
+(ordered like the problem's assets):
 
-* :class:`Row`: ``lo <= a'w <= hi`` (a linear constraint; a single-asset row
-  is a bound),
-* :class:`Norm1`: ``sum_i s_i |w_i - c_i| <= max`` (turnover, leverage),
-* :class:`RiskLimit`: ``sqrt((w - b)' C (w - b)) <= max`` (tracking error).
+* ``Row``: ``lo <= a'w <= hi`` (``Bound`` for a single asset),
+* ``Norm1``: ``sum_i s_i |w_i - c_i| <= max`` (turnover, leverage),
+* ``RiskLimit``: ``sqrt((w - b)' C (w - b)) <= max`` (tracking error).
+
+Every constraint takes ``priority``: None (the default) makes it hard; 1, 2,
+... make it soft, and when the whole set cannot hold the highest-numbered
+level gives way first (:mod:`optimizer.soft`).
 
 Weights are decimals (0.05 is 5%) of the portfolio's value.
 """
@@ -17,65 +24,17 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
+from optimizer.pieces import Bound, Norm1, Piece, RiskLimit, Row
 from optimizer.universe import Universe
 
 Number = float | int
 PerAsset = Mapping[str, float] | pd.Series
-
-
-# ----------------------------------------------------------------------------- canonical pieces
-
-
-@dataclass(frozen=True, eq=False)
-class Row:
-    """``lo <= coef @ w <= hi``; ``label`` says which part of ``name`` it is."""
-
-    name: str
-    label: str
-    coef: np.ndarray
-    lo: float
-    hi: float
-
-
-@dataclass(frozen=True, eq=False)
-class Bound:
-    """``lo <= w[index] <= hi``: a row with one unit coefficient, kept sparse."""
-
-    name: str
-    label: str
-    index: int
-    lo: float
-    hi: float
-
-
-@dataclass(frozen=True, eq=False)
-class Norm1:
-    """``sum(scale * |w - center|) <= max``."""
-
-    name: str
-    label: str
-    center: np.ndarray
-    scale: np.ndarray
-    max: float
-
-
-@dataclass(frozen=True, eq=False)
-class RiskLimit:
-    """``sqrt((w - benchmark)' C (w - benchmark)) <= max`` with the problem's covariance."""
-
-    name: str
-    label: str
-    benchmark: np.ndarray
-    max: float
-
-
-Piece = Row | Bound | Norm1 | RiskLimit
 
 
 @dataclass(frozen=True)
@@ -167,7 +126,10 @@ def _freeze(values, owner: str | None = None, what: str = "values"):
     """Mappings become read-only Series copies so the dataclass stays value-like."""
     if isinstance(values, Mapping | pd.Series):
         try:
-            return pd.Series(values, dtype=float).copy()
+            series = pd.Series(values, dtype=float)
+            data = np.array(series.to_numpy(dtype=float))  # a copy of our own
+            data.setflags(write=False)
+            return pd.Series(data, index=series.index.astype(str), copy=False)
         except (TypeError, ValueError):
             raise InputError(
                 f"constraint {owner!r}: {what} must map asset ids to numbers"
@@ -195,11 +157,61 @@ def _fmt_assets(assets: Sequence[str]) -> str:
     return f"[{shown}{', ...' if len(assets) > 4 else ''}]"
 
 
+def _content(value) -> object:
+    """A hashable stand-in for a constraint field (Series and frames by content)."""
+    if isinstance(value, pd.Series):
+        return ("series", tuple(map(str, value.index)), value.to_numpy(dtype=float).tobytes())
+    if isinstance(value, pd.DataFrame):
+        return (
+            "frame",
+            tuple(map(str, value.index)),
+            tuple(map(str, value.columns)),
+            value.to_numpy(dtype=float).tobytes(),
+        )
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape, value.tobytes())
+    if isinstance(value, list | tuple):
+        return tuple(_content(v) for v in value)
+    return value
+
+
+def _priority(value, owner: str) -> int | None:
+    """``None`` (hard) or a soft level 1, 2, ... (higher levels give way first)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InputError(
+            f"constraint {owner!r}: priority must be None (hard) or an integer >= 1, "
+            f"got {value!r}"
+        )
+    return int(value)
+
+
+class _Value:
+    """Equality and hashing by content for the frozen constraint dataclasses."""
+
+    def _content_key(self) -> tuple:
+        return (type(self).__name__,) + tuple(
+            _content(getattr(self, f.name)) for f in fields(self)
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._content_key() == other._content_key()
+
+    def __hash__(self) -> int:
+        return hash(self._content_key())
+
+    def _check_priority(self) -> None:
+        object.__setattr__(self, "priority", _priority(self.priority, self.name))
+
+
 # ----------------------------------------------------------------------------- constraint objects
 
 
-@dataclass(frozen=True)
-class Budget:
+@dataclass(frozen=True, eq=False)
+class Budget(_Value):
     """Weights sum to ``total`` (1.0: fully invested).
 
     Parameters
@@ -212,30 +224,34 @@ class Budget:
 
     total: float = 1.0
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "budget")
+        self._check_priority()
         object.__setattr__(self, "total", _num(self.total, self.name, "total", allow_none=False))
 
     def pieces(self, ctx: Context) -> list[Piece]:
         n = len(ctx.assets)
-        return [Row(self.name, self.name, np.ones(n), self.total, self.total)]
+        return [Row(self.name, self.name, np.ones(n), self.total, self.total, self.priority, "budget")]
 
 
-@dataclass(frozen=True)
-class LongOnly:
+@dataclass(frozen=True, eq=False)
+class LongOnly(_Value):
     """Every weight is non-negative."""
 
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "long-only")
+        self._check_priority()
 
     def pieces(self, ctx: Context) -> list[Piece]:
-        return _bounds_rows(self.name, ctx.assets, np.zeros(len(ctx.assets)), None)
+        return _bounds_rows(self, ctx.assets, np.zeros(len(ctx.assets)), None, kind="long-only")
 
 
-def _bounds_rows(name: str, assets: pd.Index, lo, hi) -> list[Piece]:
+def _bounds_rows(owner, assets: pd.Index, lo, hi, *, kind: str = "") -> list[Piece]:
     n = len(assets)
     lo = np.full(n, -np.inf) if lo is None else lo
     hi = np.full(n, np.inf) if hi is None else hi
@@ -244,12 +260,13 @@ def _bounds_rows(name: str, assets: pd.Index, lo, hi) -> list[Piece]:
         lo_i = -np.inf if np.isnan(lo[i]) else lo[i]
         hi_i = np.inf if np.isnan(hi[i]) else hi[i]
         if np.isfinite(lo_i) or np.isfinite(hi_i):
-            out.append(Bound(name, f"{name} [{asset}]", i, float(lo_i), float(hi_i)))
+            label = f"{owner.name} [{asset}]"
+            out.append(Bound(owner.name, label, i, float(lo_i), float(hi_i), owner.priority, kind))
     return out
 
 
-@dataclass(frozen=True)
-class Bounds:
+@dataclass(frozen=True, eq=False)
+class Bounds(_Value):
     """Per-asset weight bounds ``lower <= w_i <= upper``.
 
     Parameters
@@ -265,9 +282,11 @@ class Bounds:
     lower: float | PerAsset | None = None
     upper: float | PerAsset | None = None
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "bounds")
+        self._check_priority()
         object.__setattr__(self, "lower", _per_asset(self.lower, self.name, "lower bound"))
         object.__setattr__(self, "upper", _per_asset(self.upper, self.name, "upper bound"))
         if self.lower is None and self.upper is None:
@@ -296,11 +315,11 @@ class Bounds:
 
     def pieces(self, ctx: Context) -> list[Piece]:
         lo, hi = self.lower_vector(ctx)
-        return _bounds_rows(self.name, ctx.assets, lo, hi)
+        return _bounds_rows(self, ctx.assets, lo, hi)
 
 
-@dataclass(frozen=True)
-class GroupLimit:
+@dataclass(frozen=True, eq=False)
+class GroupLimit(_Value):
     """Total weight of a group within ``[min, max]``.
 
     The group is a tag (``tag="equity"``, needs ``universe=``) or a list of
@@ -312,6 +331,7 @@ class GroupLimit:
     min: float | None = None
     max: float | None = None
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         if (self.tag is None) == (self.assets is None):
@@ -330,16 +350,17 @@ class GroupLimit:
             f"group {self.tag}" if self.tag is not None else f"group {_fmt_assets(self.assets)}"
         )
         object.__setattr__(self, "name", self.name or default)
+        self._check_priority()
         _minmax(self.name, self.min, self.max)
 
     def pieces(self, ctx: Context) -> list[Piece]:
         lo, hi = _minmax(self.name, self.min, self.max)
         members = ctx.group(self.tag, self.assets, self.name)
-        return [Row(self.name, self.name, ctx.unit(members), lo, hi)]
+        return [Row(self.name, self.name, ctx.unit(members), lo, hi, self.priority)]
 
 
-@dataclass(frozen=True)
-class DeviationBand:
+@dataclass(frozen=True, eq=False)
+class DeviationBand(_Value):
     """Tactical band around a strategic (policy) portfolio: ``|w - reference| <= width``.
 
     Parameters
@@ -358,10 +379,12 @@ class DeviationBand:
     width: float | PerAsset
     tag: str | None = None
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         default = f"band {self.tag}" if self.tag else "deviation band"
         object.__setattr__(self, "name", self.name or default)
+        self._check_priority()
         if not isinstance(self.reference, Mapping | pd.Series):
             raise InputError(f"constraint {self.name!r}: reference must map asset -> weight")
         object.__setattr__(self, "reference", _freeze(self.reference, self.name, "reference"))
@@ -380,22 +403,24 @@ class DeviationBand:
         if self.tag is not None:
             a = ctx.unit(ctx.group(self.tag, None, self.name))
             c, wd = float(a @ ref), float(self.width)
-            return [Row(self.name, self.name, a, c - wd, c + wd)]
+            return [Row(self.name, self.name, a, c - wd, c + wd, self.priority)]
         width = ctx.vector(self.width, self.name, what="width", default=np.nan)
         lo, hi = ref - width, ref + width
-        return _bounds_rows(self.name, ctx.assets, lo, hi)
+        return _bounds_rows(self, ctx.assets, lo, hi)
 
 
-@dataclass(frozen=True)
-class TurnoverLimit:
+@dataclass(frozen=True, eq=False)
+class TurnoverLimit(_Value):
     """``sum_i |w_i - current_i| <= max`` (two-way turnover, decimal of value)."""
 
     current: PerAsset
     max: float
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "turnover limit")
+        self._check_priority()
         object.__setattr__(self, "current", _freeze(self.current, self.name, "current"))
         if _num(self.max, self.name, "max", allow_none=False) < 0:
             raise InputError(f"constraint {self.name!r}: max must be non-negative")
@@ -403,47 +428,51 @@ class TurnoverLimit:
     def pieces(self, ctx: Context) -> list[Piece]:
         cur = ctx.vector(self.current, self.name, what="current weight", default=0.0)
         n = len(ctx.assets)
-        return [Norm1(self.name, self.name, cur, np.ones(n), float(self.max))]
+        return [Norm1(self.name, self.name, cur, np.ones(n), float(self.max), self.priority)]
 
 
-@dataclass(frozen=True)
-class LeverageLimit:
+@dataclass(frozen=True, eq=False)
+class LeverageLimit(_Value):
     """``sum_i |w_i| <= max`` (gross exposure, 1.0 for an unlevered long-only book)."""
 
     max: float
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "leverage limit")
+        self._check_priority()
         if _num(self.max, self.name, "max", allow_none=False) < 0:
             raise InputError(f"constraint {self.name!r}: max must be non-negative")
 
     def pieces(self, ctx: Context) -> list[Piece]:
         n = len(ctx.assets)
-        return [Norm1(self.name, self.name, np.zeros(n), np.ones(n), float(self.max))]
+        return [Norm1(self.name, self.name, np.zeros(n), np.ones(n), float(self.max), self.priority)]
 
 
-@dataclass(frozen=True)
-class TrackingErrorLimit:
+@dataclass(frozen=True, eq=False)
+class TrackingErrorLimit(_Value):
     """Ex-ante tracking error ``sqrt((w - b)' C (w - b)) <= max`` (annualized volatility)."""
 
     benchmark: PerAsset
     max: float
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "tracking error limit")
+        self._check_priority()
         object.__setattr__(self, "benchmark", _freeze(self.benchmark, self.name, "benchmark"))
         if _num(self.max, self.name, "max", allow_none=False) < 0:
             raise InputError(f"constraint {self.name!r}: max must be non-negative")
 
     def pieces(self, ctx: Context) -> list[Piece]:
         b = ctx.vector(self.benchmark, self.name, what="benchmark weight", default=0.0)
-        return [RiskLimit(self.name, self.name, b, float(self.max))]
+        return [RiskLimit(self.name, self.name, b, float(self.max), self.priority)]
 
 
-@dataclass(frozen=True)
-class ExposureLimit:
+@dataclass(frozen=True, eq=False)
+class ExposureLimit(_Value):
     """Weighted exposure ``sum_i score_i w_i`` within ``[min, max]``.
 
     ``scores`` must name every asset: an ESG score, a factor beta, a duration.
@@ -453,9 +482,11 @@ class ExposureLimit:
     min: float | None = None
     max: float | None = None
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "exposure limit")
+        self._check_priority()
         object.__setattr__(self, "scores", _freeze(self.scores, self.name, "scores"))
         _minmax(self.name, self.min, self.max)
 
@@ -464,11 +495,11 @@ class ExposureLimit:
         s = ctx.vector(self.scores, self.name, what="score", default=None)
         if not np.isfinite(s).all():
             raise InputError(f"constraint {self.name!r}: scores must be finite")
-        return [Row(self.name, self.name, s, lo, hi)]
+        return [Row(self.name, self.name, s, lo, hi, self.priority)]
 
 
-@dataclass(frozen=True)
-class LinearConstraint:
+@dataclass(frozen=True, eq=False)
+class LinearConstraint(_Value):
     """Any ``lower <= A w <= upper``.
 
     Parameters
@@ -484,9 +515,11 @@ class LinearConstraint:
     lower: float | Sequence[float] | None = None
     upper: float | Sequence[float] | None = None
     name: str | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.name or "linear constraint")
+        self._check_priority()
         coef = self.coefficients
         if isinstance(coef, Mapping | pd.Series):
             row = _freeze(coef, self.name, "coefficients")
@@ -540,7 +573,7 @@ class LinearConstraint:
             if lo[j] > hi[j]:
                 raise InputError(f"constraint {self.name!r}: lower above upper in row {j}")
             label = self.name if k == 1 else f"{self.name} [{coef.index[j]}]"
-            out.append(Row(self.name, label, a, float(lo[j]), float(hi[j])))
+            out.append(Row(self.name, label, a, float(lo[j]), float(hi[j]), self.priority))
         return out
 
 

@@ -13,12 +13,14 @@ constraints that conflict.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from optimizer.constraints import Bound, Norm1, RiskLimit, Row
 from optimizer.errors import InfeasibleError, SolverError
+from optimizer.pieces import Layout, lower_pieces
+from optimizer.program import Builder, Program
+from optimizer.solvers import run_solver
 
 TOL = 1e-9
 #: Constraints the diagnosis prefers not to relax (they define the problem).
@@ -39,17 +41,18 @@ def _box(pieces, n: int):
     lo_by = [None] * n
     hi_by = [None] * n
     for p in pieces:
-        if not isinstance(p, Bound):
+        bx = p.box()
+        if bx is None:
             continue
-        i = p.index
-        if p.lo > lo[i]:
-            lo[i], lo_by[i] = p.lo, p.name
-        if p.hi < hi[i]:
-            hi[i], hi_by[i] = p.hi, p.name
+        i, p_lo, p_hi = bx
+        if p_lo > lo[i]:
+            lo[i], lo_by[i] = p_lo, p.name
+        if p_hi < hi[i]:
+            hi[i], hi_by[i] = p_hi, p.name
     return lo, hi, lo_by, hi_by
 
 
-def _range(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float | None):
+def linear_range(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float | None):
     """Smallest and largest ``a'w`` over the box (and the budget when given)."""
     nz = a != 0
     an, ln, hn = a[nz], lo[nz], hi[nz]
@@ -92,10 +95,7 @@ def precheck(pieces: Sequence, n: int, *, budget: float | None, assets=None) -> 
                 {"name": hi_by[i], "relax_by": float(gap), "side": "max", "limit": float(hi[i])},
             ],
         )
-    budget_name = next(
-        (p.name for p in pieces if isinstance(p, Row) and p.lo == p.hi and np.all(p.coef == 1)),
-        "budget",
-    )
+    budget_name = next((p.name for p in pieces if p.kind == "budget"), "budget")
     if budget is not None:
         if np.isfinite(lo).all() and lo.sum() > budget + TOL:
             names = sorted({x for x in lo_by if x})
@@ -116,108 +116,149 @@ def precheck(pieces: Sequence, n: int, *, budget: float | None, assets=None) -> 
                 + [{"name": budget_name, "relax_by": float(gap), "side": "equal"}],
             )
     for p in pieces:
-        if isinstance(p, Norm1) and budget is not None and np.all(p.center == 0):
-            if p.max < abs(budget) * float(p.scale.min()) - TOL:
-                raise InfeasibleError(
-                    f"'{p.name}' of {p.max:.4g} is below the gross exposure the "
-                    f"'{budget_name}' of {budget:.4g} needs: relax it by {abs(budget) - p.max:.4g}",
-                    [{"name": p.name, "relax_by": abs(budget) - p.max, "side": "max"}],
-                )
-        if not isinstance(p, Row) or p is None or p.name == budget_name:
+        found = p.conflict(lo, hi, budget)
+        if found is not None:
+            side, gap, need = found
+            raise InfeasibleError(
+                f"'{p.name}' of {p.limits[1]:.4g} is below the gross exposure the "
+                f"'{budget_name}' of {budget:.4g} needs: relax it by {gap:.4g}",
+                [{"name": p.name, "relax_by": float(gap), "side": side}],
+            )
+        row = None if p.box() is not None or p.kind == "budget" else p.linear(n)
+        if row is None:
             continue
-        low, high = _range(p.coef, lo, hi, budget)
-        pos, neg = np.flatnonzero(p.coef > 0), np.flatnonzero(p.coef < 0)
+        coef, p_lo, p_hi = row
+        low, high = linear_range(coef, lo, hi, budget)
+        pos, neg = np.flatnonzero(coef > 0), np.flatnonzero(coef < 0)
         budget_part = [budget_name] if budget is not None else []
         # what caps a floor: upper bounds of positive members, lower bounds of negative ones
         caps_floor = [hi_by[i] for i in pos] + [lo_by[i] for i in neg]
         caps_cap = [lo_by[i] for i in pos] + [hi_by[i] for i in neg]
-        if p.lo > high + TOL:
+        if p_lo > high + TOL:
             limiting = list(dict.fromkeys(x for x in caps_floor if x)) + budget_part
-            gap = p.lo - high
+            gap = p_lo - high
             raise InfeasibleError(
-                f"'{p.name}' needs at least {p.lo:.4g} but at most {high:.4g} is reachable "
+                f"'{p.name}' needs at least {p_lo:.4g} but at most {high:.4g} is reachable "
                 f"within {_names(limiting)}: relax '{p.name}' by {gap:.4g}",
                 [
                     {
                         "name": p.name,
                         "relax_by": float(gap),
                         "side": "min",
-                        "limit": p.lo,
+                        "limit": p_lo,
                         "conflicts_with": limiting,
                     }
                 ],
             )
-        if p.hi < low - TOL:
+        if p_hi < low - TOL:
             limiting = list(dict.fromkeys(x for x in caps_cap if x)) + budget_part
-            gap = low - p.hi
+            gap = low - p_hi
             raise InfeasibleError(
-                f"'{p.name}' allows at most {p.hi:.4g} but at least {low:.4g} is forced "
+                f"'{p.name}' allows at most {p_hi:.4g} but at least {low:.4g} is forced "
                 f"by {_names(limiting)}: relax '{p.name}' by {gap:.4g}",
                 [
                     {
                         "name": p.name,
                         "relax_by": float(gap),
                         "side": "max",
-                        "limit": p.hi,
+                        "limit": p_hi,
                         "conflicts_with": limiting,
                     }
                 ],
             )
 
 
-def elastic(pieces: Sequence, n: int, rm, *, attempts=()) -> InfeasibleError | SolverError:
+def elastic_program(
+    pieces: Sequence,
+    base: Callable[[Builder], Layout],
+    cost: Mapping[str, float],
+    *,
+    caps: Mapping[str, float] | None = None,
+    sum_caps: Sequence[tuple[Sequence[str], float]] = (),
+) -> tuple[Program, dict[str, int]]:
+    """The elastic program: one slack per named constraint, relaxing it in its own units.
+
+    Minimizes ``sum(cost[name] * s_name)`` with ``s >= 0``; the constraints
+    without a slack column (names not in ``cost`` or ``caps``) stay hard.
+
+    Parameters
+    ----------
+    pieces : sequence of Piece
+        The constraints.
+    base : callable
+        Adds the problem's own variables and rows to a fresh builder (the
+        weights, and in a rebalance the trades) and returns their layout.
+    cost : mapping name -> float
+        Objective weight of each slack; a name absent here has no slack
+        unless ``caps`` gives it one.
+    caps : mapping name -> float, optional
+        Upper bounds on single slacks (0 holds the constraint hard).
+    sum_caps : sequence of (names, total), optional
+        Upper bounds on sums of slacks (a soft level held to its least
+        relaxation, :mod:`optimizer.soft`).
+
+    Returns
+    -------
+    (Program, dict)
+        The program and the column of each slack.
+    """
+    b = Builder(0)
+    layout = base(b)
+    names = list(dict.fromkeys([*cost, *(caps or {}), *(n for grp, _ in sum_caps for n in grp)]))
+    first = b.var(len(names))
+    col = {nm: first + j for j, nm in enumerate(names)}
+    b.add("nonneg", -np.eye(len(names)), list(col.values()), np.zeros(len(names)))
+    for nm, cap in (caps or {}).items():
+        b.add("nonneg", np.ones((1, 1)), [col[nm]], [cap])
+    for group, total in sum_caps:
+        b.add("nonneg", np.ones((1, len(group))), [col[nm] for nm in group], [total])
+    slack_pieces = [p for p in pieces if p.name in col]
+    hard_pieces = [p for p in pieces if p.name not in col]
+    lower_pieces(b, hard_pieces, layout)
+    lower_pieces(b, slack_pieces, layout, slack=col)
+    b.lin([col[nm] for nm in cost], [cost[nm] for nm in cost])
+    return b.build(), col
+
+
+def weights_only(n: int, rm) -> Callable[[Builder], Layout]:
+    """The ``base`` of an allocation's elastic program: just the weights."""
+
+    def base(b: Builder) -> Layout:
+        b.var(n)
+        return Layout(n, risk=rm)
+
+    return base
+
+
+def _elastic_solve(prog: Program):
+    out = run_solver("CLARABEL", prog)
+    return out if out.status.startswith("optimal") else None
+
+
+def elastic(
+    pieces: Sequence, n: int, rm, *, attempts=(), base: Callable | None = None
+) -> InfeasibleError | SolverError:
     """The smallest relaxation that makes the constraints feasible, as an error.
 
-    Solves ``min sum_j c_j s_j`` over weights and one slack ``s_j >= 0`` per
-    named constraint, each constraint relaxed by its slack (in its own units).
-    Budget and long-only constraints cost ``STRUCTURAL_WEIGHT`` per unit so
-    that policy constraints are relaxed first.
+    Solves ``min sum_j c_j s_j`` over the problem's variables and one slack
+    ``s_j >= 0`` per named constraint, each constraint relaxed by its slack
+    (in its own units). Budget and long-only constraints (recognised by
+    their kind) cost ``STRUCTURAL_WEIGHT`` per unit so that policy
+    constraints are relaxed first.
     """
-    import cvxpy as cp
-
+    base = base or weights_only(n, rm)
     names = list(dict.fromkeys(p.name for p in pieces))
-    index = {nm: j for j, nm in enumerate(names)}
-    w = cp.Variable(n)
-    s = cp.Variable(len(names), nonneg=True)
-    cap = cp.Parameter(len(names), nonneg=True)
-    cons = [s <= cap]
-    owner = [None]
-    for p in pieces:
-        sj = s[index[p.name]]
-        if isinstance(p, Bound | Row):
-            expr = w[p.index] if isinstance(p, Bound) else p.coef @ w
-            if np.isfinite(p.hi):
-                cons.append(expr <= p.hi + sj)
-                owner.append(p.name)
-            if np.isfinite(p.lo):
-                cons.append(expr >= p.lo - sj)
-                owner.append(p.name)
-        elif isinstance(p, Norm1):
-            cons.append(cp.sum(cp.multiply(p.scale, cp.abs(w - p.center))) <= p.max + sj)
-            owner.append(p.name)
-        elif isinstance(p, RiskLimit):
-            rt = rm.root_t()
-            cons.append(cp.norm(rt @ (w - p.benchmark)) <= p.max + sj)
-            owner.append(p.name)
-    structural = np.array([nm in ("budget", "long-only") for nm in names])
-    cost = np.where(structural, STRUCTURAL_WEIGHT, 1.0)
-    prob = cp.Problem(cp.Minimize(cost @ s), cons)
-
-    def run(caps: np.ndarray) -> bool:
-        cap.value = caps
-        try:
-            prob.solve(solver=cp.CLARABEL)
-        except Exception:  # the diagnosis must never hide the infeasibility itself
-            return False
-        return prob.status in ("optimal", "optimal_inaccurate")
-
-    big = 1e6
-    if not run(np.full(len(names), big)):
+    kind = {p.name: p.kind for p in pieces}
+    structural = {nm for nm in names if kind[nm] in ("budget", "long-only")}
+    cost = {nm: (STRUCTURAL_WEIGHT if nm in structural else 1.0) for nm in names}
+    prog, col = elastic_program(pieces, base, cost)
+    out = _elastic_solve(prog)
+    if out is None:
         return InfeasibleError(
             f"the constraints {_names(names)} cannot all hold (no diagnosis could be computed)",
             [],
         )
-    slack = np.asarray(s.value).reshape(-1)
+    slack = np.array([out.x[col[nm]] for nm in names])
     if not (slack > 1e-7).any():
         return SolverError(
             "a solver reported the problem infeasible, but the elastic check finds it "
@@ -225,21 +266,21 @@ def elastic(pieces: Sequence, n: int, rm, *, attempts=()) -> InfeasibleError | S
             attempts,
         )
     tight: dict[str, float] = defaultdict(float)
-    for con, nm in zip(cons, owner, strict=True):
-        dual = con.dual_value
-        if nm is not None and dual is not None and float(np.max(np.abs(dual))) > 1e-6:
-            tight[nm] += float(np.max(np.abs(dual)))
+    if out.z is not None:
+        for i, tag in enumerate(prog.tags):
+            if tag is not None and tag.name in col and abs(out.z[i]) > 1e-6:
+                tight[tag.name] = max(tight[tag.name], float(abs(out.z[i])))
     conflict = list(dict.fromkeys([names[j] for j in np.flatnonzero(slack > 1e-7)] + list(tight)))
     # How much each conflicting constraint must give if it alone is relaxed.
     alone: list[tuple[str, float]] = []
     for nm in conflict:
-        j = index[nm]
-        caps = np.zeros(len(names))
-        caps[j] = big
-        if run(caps):
-            alone.append((nm, float(s.value[j])))
-    alone.sort(key=lambda item: (item[0] in ("budget", "long-only"), item[1]))
-    policy = [a for a in alone if a[0] not in ("budget", "long-only")] or alone
+        caps = {other: 0.0 for other in names if other != nm}
+        prog_one, col_one = elastic_program(pieces, base, {nm: 1.0}, caps=caps)
+        res = _elastic_solve(prog_one)
+        if res is not None:
+            alone.append((nm, float(res.x[col_one[nm]])))
+    alone.sort(key=lambda item: (item[0] in structural, item[1]))
+    policy = [a for a in alone if a[0] not in structural] or alone
     if policy:
         fixes = ", or ".join(f"'{nm}' by {v:.4g}" for nm, v in policy)
         advice = f"relax {fixes}"

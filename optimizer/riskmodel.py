@@ -9,11 +9,14 @@ dense n x n quadratic form.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from optimizer import validation
 from optimizer.errors import InputError
 
 
@@ -27,16 +30,20 @@ class FactorCovariance:
         Exposure of each asset (rows) to each factor (columns).
     factor_cov : pandas.DataFrame, shape (k, k)
         Covariance of the factor returns, annualized, labelled by factor on
-        both axes (same order as the loadings' columns).
+        both axes (matched to the loadings' columns by name; kept in their
+        order).
     specific : pandas.Series, shape (n,)
         Specific (idiosyncratic) variances, annualized, non-negative,
-        labelled by asset (same order as the loadings' rows).
+        labelled by asset (matched to the loadings' rows by name; kept in
+        their order).
 
     Raises
     ------
     InputError
         If labels do not line up, values are not finite, the factor
-        covariance is not symmetric PSD, or a specific variance is negative.
+        covariance is not symmetric PSD (the rules of
+        :func:`optimizer.validation.covariance`), or a specific variance is
+        negative.
     """
 
     loadings: pd.DataFrame
@@ -49,19 +56,17 @@ class FactorCovariance:
             raise InputError("loadings and factor_cov must be pandas DataFrames")
         if not isinstance(d, pd.Series):
             raise InputError("specific must be a pandas Series")
-        if not b.index.equals(d.index):
-            raise InputError("loadings rows and specific variances must have the same asset labels")
-        if not (f.index.equals(f.columns) and f.index.equals(b.columns)):
-            raise InputError("factor_cov must be labelled by the loadings' factor columns")
-        for what, arr in (("loadings", b), ("factor_cov", f), ("specific", d)):
-            if not np.isfinite(arr.to_numpy(dtype=float)).all():
-                raise InputError(f"{what} has NaN or inf values")
-        fv = f.to_numpy(dtype=float)
-        scale = max(1.0, float(np.abs(fv).max()))
-        if not np.allclose(fv, fv.T, atol=1e-10 * scale):
-            raise InputError("factor_cov is not symmetric")
-        if len(fv) and float(np.linalg.eigvalsh((fv + fv.T) / 2).min()) < -1e-10 * scale:
-            raise InputError("factor_cov is not positive semidefinite")
+        assets = validation.labels(b.index, what="loadings rows")
+        factors = validation.labels(b.columns, what="loadings columns")
+        validation.finite_frame(b, what="loadings")
+        # matched by name: specific and factor_cov are kept in the loadings' order
+        d = validation.series(d, assets, what="specific", against="loadings rows")
+        if len(factors) or f.shape != (0, 0):  # no factors: a diagonal covariance
+            f = validation.covariance(
+                f, what="factor_cov", assets=factors, against="loadings columns"
+            )
+            object.__setattr__(self, "factor_cov", f)
+        object.__setattr__(self, "specific", d)
         neg = d.index[d.to_numpy(dtype=float) < 0]
         if len(neg):
             raise InputError(f"negative specific variance for: {', '.join(map(str, neg))}")
@@ -96,3 +101,92 @@ class FactorCovariance:
         return FactorCovariance(
             self.loadings.loc[assets], self.factor_cov, self.specific.loc[assets]
         )
+
+
+class RiskModel:
+    """The covariance of a problem in the form the solver wants, a copy of its own.
+
+    The data are copied when the model is made: editing the caller's
+    DataFrame afterwards changes nothing here. A model is read-only after its
+    lazily computed parts (dense form, root) are filled, so threads may share it.
+
+    Parameters
+    ----------
+    cov : pandas.DataFrame (n x n) or FactorCovariance
+        Annualized covariance labelled by asset, already validated. A factor
+        covariance keeps its structure: risk is then ``|G'w|^2 + sum d w^2``.
+    assets : pandas.Index
+        Order of the weights.
+    """
+
+    def __init__(self, cov, assets: pd.Index) -> None:
+        self.assets = pd.Index(assets).copy()
+        if isinstance(cov, FactorCovariance):
+            model = cov if cov.assets.equals(assets) else cov.reindex(assets)
+            self.G, self.d = model.risk_factor()
+            self.kind = "factor"
+            self._dense = None
+        else:
+            self.kind = "dense"
+            same = cov.index.equals(assets) and cov.columns.equals(assets)
+            frame = cov if same else cov.loc[assets, assets]
+            self._dense = np.array(frame.to_numpy(dtype=float), order="C")  # our own copy
+            self.G = self.d = None
+        self._root = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the model's arrays (for bounded caches)."""
+        parts = [self._dense, self.G, self.d, self._root]
+        return int(sum(getattr(p, "nbytes", 0) for p in parts if p is not None))
+
+    @property
+    def dense(self) -> np.ndarray:
+        """The n x n covariance (built on demand for a factor model)."""
+        if self._dense is None:
+            c = self.G @ self.G.T
+            c[np.diag_indices_from(c)] += self.d
+            self._dense = c
+        return self._dense
+
+    def times(self, w: np.ndarray) -> np.ndarray:
+        """``C @ w`` (factor form when available)."""
+        if self.kind == "factor":
+            return self.G @ (self.G.T @ w) + self.d * w
+        return self._dense @ w
+
+    def variance(self, w: np.ndarray) -> float:
+        """``w' C w`` (non-negative)."""
+        return float(max(w @ self.times(w), 0.0))
+
+    def root_t(self) -> sp.spmatrix | np.ndarray:
+        """``R'`` with ``C = R R'``: ``||R' w||`` is the volatility of ``w``."""
+        if self._root is None:
+            if self.kind == "factor":
+                self._root = sp.vstack(
+                    [sp.csr_matrix(self.G.T), sp.diags(np.sqrt(self.d))], format="csr"
+                )
+            else:
+                vals, vecs = np.linalg.eigh(self._dense)
+                keep = vals > vals.max() * 1e-14
+                self._root = (vecs[:, keep] * np.sqrt(vals[keep])).T
+        return self._root
+
+
+def content_key(cov) -> tuple:
+    """A key equal for two covariances of equal content (labels and values).
+
+    Hashes the bytes (BLAKE2b, 128 bits): two different matrices share a key
+    only by a hash collision.
+    """
+    if isinstance(cov, FactorCovariance):
+        parts = [cov.loadings, cov.factor_cov, cov.specific.to_frame()]
+        return ("factor",) + tuple(content_key(p) for p in parts)
+    if not isinstance(cov, pd.DataFrame):
+        return ("object", id(cov))  # invalid input: validation rejects it next
+    try:
+        values = np.ascontiguousarray(cov.to_numpy(dtype=float))
+    except (TypeError, ValueError):
+        return ("object", id(cov))
+    digest = hashlib.blake2b(values.tobytes(), digest_size=16).hexdigest()
+    return (tuple(map(str, cov.index)), tuple(map(str, cov.columns)), values.shape, digest)

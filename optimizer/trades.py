@@ -26,6 +26,7 @@ import pandas as pd
 
 from optimizer.allocation import to_jsonable
 from optimizer.errors import InputError
+from optimizer.triggers import Calendar, Decision, Hybrid, Threshold
 
 ORDERS_SCHEMA = "trimtab.orders/1"
 ORDER_FIELDS = ("asset", "side", "quantity", "notional", "price", "est_cost")
@@ -229,19 +230,10 @@ def _series(values, what: str) -> pd.Series:
     return out
 
 
-@dataclass(frozen=True)
-class Decision:
-    """Whether to trade today, and why."""
-
-    trade: bool
-    reasons: tuple[str, ...]
-
-    def __bool__(self) -> bool:
-        return self.trade
-
-
 def threshold_check(table: pd.DataFrame, band: float | dict, *, relative: bool = False) -> Decision:
     """Trade when any asset drifts more than ``band`` from its target.
+
+    A wrapper of :class:`optimizer.triggers.Threshold` for a :func:`drift` table.
 
     Parameters
     ----------
@@ -251,49 +243,22 @@ def threshold_check(table: pd.DataFrame, band: float | dict, *, relative: bool =
         Absolute drift in weight (0.05 is 5 points), or relative to the target
         with ``relative=True`` (0.25 is 25% of the target weight).
     """
-    col = "relative_drift" if relative else "drift"
-    bands = (
-        pd.Series(band, index=table.index, dtype=float)
-        if not isinstance(band, dict)
-        else (pd.Series(band, dtype=float).reindex(table.index))
-    )
-    if bands.isna().any():
-        missing = bands.index[bands.isna()]
-        raise InputError(f"threshold band missing for {', '.join(map(str, missing))}")
-    over = table[col].abs() > bands + 1e-12
-    reasons = tuple(
-        f"{a} drifted {table.at[a, col]:+.2%} from target (band {bands[a]:.2%})"
-        for a in table.index[over.fillna(False).to_numpy()]
-    )
-    if not reasons:
-        worst = table[col].abs().idxmax()
-        return Decision(
-            False,
-            (f"largest drift {table.at[worst, col]:+.2%} ({worst}) is within the band",),
-        )
-    return Decision(True, reasons)
+    return Threshold(band, relative=relative).check(table["weight"], table["target"])
 
 
 def calendar_check(as_of, last_rebalance, *, months: int) -> Decision:
-    """Trade when at least ``months`` calendar months have passed since the last rebalance."""
-    if months < 1:
-        raise InputError("months must be at least 1")
-    today = pd.Timestamp(as_of)
-    if last_rebalance is None:
-        return Decision(True, ("no earlier rebalance on record",))
-    last = pd.Timestamp(last_rebalance)
-    if today < last:
-        raise InputError(f"as_of {today.date()} is before the last rebalance {last.date()}")
-    due = last + pd.DateOffset(months=months)
-    if today >= due:
-        return Decision(True, (f"calendar review due on {due.date()} (every {months} months)",))
-    return Decision(False, (f"next calendar review on {due.date()}",))
+    """Trade when at least ``months`` calendar months have passed since the last rebalance.
+
+    A wrapper of :class:`optimizer.triggers.Calendar` with ``months=``.
+    """
+    return Calendar(months=months).due(as_of=as_of, last=last_rebalance)
 
 
 def hybrid_check(table, band, as_of, last_rebalance, *, months: int) -> Decision:
-    """Trade on a calendar review date only when some drift exceeds the band."""
-    cal = calendar_check(as_of, last_rebalance, months=months)
-    if not cal:
-        return cal
-    thr = threshold_check(table, band)
-    return Decision(thr.trade, cal.reasons + thr.reasons)
+    """Trade on a calendar review date only when some drift exceeds the band.
+
+    A wrapper of :class:`optimizer.triggers.Hybrid` with ``months=``.
+    """
+    return Hybrid(months=months, band=band).check(
+        table["weight"], table["target"], as_of=as_of, last=last_rebalance
+    )

@@ -26,7 +26,10 @@ class Universe:
         Asset ids, unique, in the order weights are reported.
     tags : mapping of str to sequence of str, optional
         Tags of each asset. An asset missing from the mapping has no tags;
-        a key that is not an asset is an error.
+        a key that is not an asset is an error. The mapping is copied: editing
+        it afterwards changes nothing.
+
+    A universe is a value: equal ids and tags compare equal and hash alike.
 
     Examples
     --------
@@ -61,6 +64,10 @@ class Universe:
             clean[str(asset)] = tuple(dict.fromkeys(str(t) for t in asset_tags))
         object.__setattr__(self, "assets", ids)
         object.__setattr__(self, "tags", clean)
+
+    def __hash__(self) -> int:
+        # a value: equal universes (same ids, same tags) hash alike
+        return hash((self.assets, tuple(sorted(self.tags.items()))))
 
     @property
     def index(self) -> pd.Index:

@@ -22,138 +22,16 @@ from models._common import resolve_periods, validate_returns
 from optimizer.costs import CostModel
 from optimizer.errors import InputError
 from optimizer.rebalance import rebalance
+from optimizer.triggers import BuyAndHold, Calendar, Hybrid, Threshold
 from optimizer.universe import Universe
 
 #: Tracking weight that makes the rebalance optimizer trade (all but) to target.
 TO_TARGET = 1e8
-#: Weight below which an asset with a zero target counts as not held (relative bands).
-ZERO_TARGET_DUST = 1e-4
 
 
 # ----------------------------------------------------------------------------- policies
-
-
-def _check_band(band, what: str) -> None:
-    try:
-        ok = math.isfinite(float(band)) and float(band) >= 0
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InputError(f"{what} band must be a non-negative number, got {band!r}")
-
-
-@dataclass(frozen=True)
-class BuyAndHold:
-    """Never trade after the first allocation."""
-
-    name: str = "buy and hold"
-
-    def reviews(self, i: int) -> bool:
-        return False
-
-    def decide(self, weights: np.ndarray, target: np.ndarray, bands=None) -> bool:
-        return False
-
-
-@dataclass(frozen=True)
-class Calendar:
-    """Trade back to target every ``every`` periods of the data (3: quarterly on monthly data)."""
-
-    every: int = 1
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        if int(self.every) < 1:
-            raise InputError(f"Calendar every must be at least 1, got {self.every!r}")
-        object.__setattr__(self, "name", self.name or f"calendar every {self.every}")
-
-    def reviews(self, i: int) -> bool:
-        return i % int(self.every) == 0
-
-    def decide(self, weights: np.ndarray, target: np.ndarray, bands=None) -> bool:
-        return True
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """Trade back to target when any weight drifts more than ``band`` from it.
-
-    ``band`` is absolute (0.05: five points) or, with ``relative=True``, a
-    fraction of the target weight; a mapping gives one band per asset or per
-    tag (tags need ``universe=`` on :func:`backtest`; an asset's own key wins
-    over its tags', and every asset must be covered).
-    """
-
-    band: float | Mapping[str, float] = 0.05
-    relative: bool = False
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        for b in self.band.values() if isinstance(self.band, Mapping) else [self.band]:
-            _check_band(b, "Threshold")
-        object.__setattr__(self, "name", self.name or f"threshold {self.band}")
-
-    def bands(self, assets: pd.Index, universe: Universe | None = None) -> np.ndarray:
-        if not isinstance(self.band, Mapping):
-            return np.full(len(assets), float(self.band))
-        known = set(map(str, assets))
-        out = pd.Series(np.nan, index=assets, dtype=float)
-        for key, value in self.band.items():
-            if str(key) in known:
-                continue
-            if universe is None or str(key) not in universe.all_tags:
-                raise InputError(
-                    f"Threshold band names {key!r}, which is neither an asset nor a tag"
-                    + ("" if universe is not None else " (pass universe= to use tags)")
-                )
-            for member in universe.members(str(key)):
-                if member in known and np.isnan(out[member]):
-                    out[member] = float(value)
-        for key, value in self.band.items():
-            if str(key) in known:
-                out[str(key)] = float(value)
-        missing = [str(a) for a in assets[out.isna().to_numpy()]]
-        if missing:
-            raise InputError(f"Threshold band missing for {', '.join(missing)}")
-        return out.to_numpy()
-
-    def reviews(self, i: int) -> bool:
-        return True
-
-    def decide(self, weights: np.ndarray, target: np.ndarray, bands=None) -> bool:
-        drift = np.abs(weights - target)
-        if self.relative:
-            # an asset with no target weight breaches a relative band only when held, above
-            # the optimizer's dust (an interior-point solve leaves ~1e-5 in such assets)
-            drift = np.where(
-                target > 0,
-                drift / np.where(target > 0, target, 1.0),
-                np.where(drift > ZERO_TARGET_DUST, np.inf, 0.0),
-            )
-        return bool((drift > bands + 1e-12).any())
-
-
-@dataclass(frozen=True)
-class Hybrid:
-    """On every ``every``-th period, trade only when some weight drifts beyond ``band``."""
-
-    every: int = 3
-    band: float = 0.05
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        if int(self.every) < 1:
-            raise InputError(f"Hybrid every must be at least 1, got {self.every!r}")
-        _check_band(self.band, "Hybrid")
-        object.__setattr__(
-            self, "name", self.name or f"hybrid every {self.every}, band {self.band}"
-        )
-
-    def reviews(self, i: int) -> bool:
-        return i % int(self.every) == 0
-
-    def decide(self, weights: np.ndarray, target: np.ndarray, bands=None) -> bool:
-        return bool((np.abs(weights - target) > self.band + 1e-12).any())
+# BuyAndHold, Calendar, Threshold and Hybrid are the triggers of optimizer.triggers (the same
+# objects serve the rebalance checks); Optimized adds a way of trading to a Calendar schedule.
 
 
 @dataclass(frozen=True)
@@ -161,22 +39,38 @@ class Optimized:
     """The cost-aware optimizer decides at every ``every``-th period how much to trade.
 
     Trades minimize tracking error against the target plus costs
-    (``tracking_weight`` as in :func:`optimizer.rebalance.rebalance`).
+    (``tracking_weight`` as in :func:`optimizer.rebalance.rebalance`); the
+    reviews are those of ``Calendar(every)``.
     """
 
     every: int = 1
     tracking_weight: float = 100.0
     name: str | None = None
+    schedule: Calendar = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if int(self.every) < 1:
+        try:
+            every = int(self.every)
+        except (TypeError, ValueError, OverflowError):
+            every = None
+        if isinstance(self.every, bool) or every is None or every != self.every:
+            raise InputError(f"Optimized every must be a whole number, got {self.every!r}")
+        if every < 1:
             raise InputError(f"Optimized every must be at least 1, got {self.every!r}")
+        object.__setattr__(self, "every", int(every))
         object.__setattr__(self, "name", self.name or f"optimized every {self.every}")
+        object.__setattr__(self, "schedule", Calendar(self.every))
 
-    def reviews(self, i: int) -> bool:
-        return i % int(self.every) == 0
+    def reviews(self, period: int | None = None, *, as_of=None, last=None) -> bool:
+        """True at every ``every``-th period (the reviews of ``Calendar(every)``)."""
+        return self.schedule.reviews(period, as_of=as_of, last=last)
+
+    def bands(self, assets: pd.Index, universe: Universe | None = None) -> None:
+        """No bands: the optimizer weighs every drift."""
+        return None
 
     def decide(self, weights: np.ndarray, target: np.ndarray, bands=None) -> bool:
+        """Always True: the optimizer decides how much to trade."""
         return True
 
 
@@ -356,8 +250,10 @@ def backtest(
         Target weights, or ``allocate(history) -> Series`` called at each review
         with the returns up to and including the decision date only.
     policy : policy object
-        ``Calendar``, ``Threshold``, ``Hybrid``, ``BuyAndHold`` or ``Optimized``
-        (default ``Calendar(1)``).
+        ``Calendar``, ``Threshold``, ``Hybrid``, ``BuyAndHold`` (the triggers
+        of :mod:`optimizer.triggers`) or ``Optimized`` (default ``Calendar(1)``).
+        A schedule of ``months`` counts calendar months from the last review
+        (the first date is one).
     costs : CostModel, optional
         Transaction costs, charged in currency and taken from the portfolio.
     initial_value : float
@@ -406,7 +302,7 @@ def backtest(
             raise InputError("cash_flows must be finite numbers")
         # several flows on one date add up (a plain add would duplicate the date)
         flows = flows.add(given.groupby(level=0).sum(), fill_value=0.0)
-    bands = policy.bands(assets, universe) if isinstance(policy, Threshold) else None
+    bands = policy.bands(assets, universe)
     defensive = None
     if drawdown_rule is not None:
         defensive = _target_of(drawdown_rule.defensive, returns.iloc[:1], assets)
@@ -466,6 +362,7 @@ def backtest(
     holdings = start * target
     out_values[0], out_weights[0] = holdings.sum(), target
     peak = holdings.sum()
+    last_review = dates[0]  # the first allocation counts as a review
     defensive_on = was_defensive = False
     history_values = [holdings.sum()]
     for i in range(1, len(dates)):
@@ -500,7 +397,9 @@ def backtest(
                     f"{dates[i].date()}: recovered to {fall:.1%} below the peak, re-risked"
                 )
         weights_now = holdings / value
-        review = policy.reviews(i)
+        review = policy.reviews(i, as_of=dates[i], last=last_review)
+        if review:
+            last_review = dates[i]
         if review and callable(allocate):
             target = _target_of(allocate, returns.iloc[: i + 1], assets)
         goal = defensive if defensive_on else target

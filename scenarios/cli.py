@@ -65,8 +65,31 @@ def _pct(x) -> str:
     return "" if x is None or pd.isna(x) else f"{x:8.2%}"
 
 
+def _amount(x: float | None) -> str:
+    """A relaxation amount in its constraint's units: 4 decimals, or 3 significant digits."""
+    if x is None or pd.isna(x):
+        return "an unknown amount"
+    return f"{x:.4f}" if x == 0 or abs(x) >= 1e-3 else f"{x:.3e}"
+
+
+def relaxed_lines(relaxed: list[dict]) -> list[str]:
+    """One line per relaxed soft constraint: ``relaxed: 'equity cap' (priority 2) by 0.0500``.
+
+    Parameters
+    ----------
+    relaxed : list of dict
+        ``{"name", "priority", "amount"}`` entries, as :func:`scenarios.engine.relaxed_of`
+        gives them; ``amount`` in the constraint's own units.
+    """
+    out = []
+    for r in relaxed:
+        level = "" if r.get("priority") is None else f" (priority {r['priority']})"
+        out.append(f"relaxed: {r['name']!r}{level} by {_amount(r.get('amount'))}")
+    return out
+
+
 def _print_run(res, *, show_orders: bool = True) -> None:
-    from scenarios.engine import sharpe, targets_table
+    from scenarios.engine import relaxed_of, sharpe, targets_table
 
     scn, a = res.scenario, res.allocation
     print(
@@ -86,6 +109,8 @@ def _print_run(res, *, show_orders: bool = True) -> None:
         for b in a.binding:
             price = "" if b["shadow_price"] is None else f"  shadow price {b['shadow_price']:.4g}"
             print(f"  {b['label']} ({b['side']}){price}")
+    for line in relaxed_lines(relaxed_of(a)):
+        print(line)
     if res.overlay is not None:
         print(
             f"tactical overlay: equity tilt {res.overlay.equity_tilt:+.2%} "
@@ -114,6 +139,9 @@ def _print_run(res, *, show_orders: bool = True) -> None:
             f"rebalance trigger: {'trade' if res.decision.trade else 'no trade'} "
             f"({'; '.join(res.decision.reasons)})"
         )
+    if res.plan is not None:
+        for line in relaxed_lines(relaxed_of(res.plan)):
+            print(f"rebalance {line}")
     if show_orders and res.plan is not None:
         p = res.plan
         print(

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,15 @@ from models.black_litterman import black_litterman
 from models.cvar import min_cvar
 from models.estimates import Estimates
 from models.expected_returns import equilibrium
+from models.risk import portfolio_return, portfolio_volatility, risk_contributions
 from models.risk_parity import risk_parity
 from optimizer.allocation import Allocation, Frontier
 from optimizer.constraints import ExposureLimit
-from optimizer.core import Objective, make_allocation, resolved, risk_model, solve_portfolio, verify
+from optimizer.core import resolved, risk_model, verify
 from optimizer.errors import InputError
 from optimizer.rebalance import rebalance
-from optimizer.trades import RebalancePlan, drift, threshold_check
+from optimizer.trades import RebalancePlan, drift
+from optimizer.triggers import Decision, Threshold, Trigger
 from scenarios import stress as stress_mod
 from scenarios.backtest import BacktestResult, backtest, compare
 from scenarios.export import OutputSet, to_jsonable
@@ -85,6 +87,7 @@ class RunResult:
                 "solver": a.solver,
                 "attempts": list(a.attempts),
                 "notes": list(a.notes),
+                "relaxed": relaxed_of(a),
             },
             "policy": policy,
             "validation": list(self.checks),
@@ -101,7 +104,7 @@ class RunResult:
         if self.decision is not None:
             out["trigger"] = {"trade": self.decision.trade, "reasons": list(self.decision.reasons)}
         if self.plan is not None:
-            out["rebalance"] = self.plan.to_dict()
+            out["rebalance"] = {**self.plan.to_dict(), "relaxed": relaxed_of(self.plan)}
         if self.frontier is not None:
             out["frontier"] = self.frontier.to_dict()
         if self.montecarlo is not None:
@@ -127,14 +130,93 @@ def targets_table(res: RunResult) -> pd.DataFrame:
     return t.loc[scn.assets]
 
 
+def relaxed_of(result: Any) -> list[dict[str, Any]]:
+    """What an allocation or a rebalance plan had to give, JSON-ready.
+
+    Parameters
+    ----------
+    result : Allocation, RebalancePlan or None
+        Anything with a ``relaxed`` attribute (none, or None: nothing was
+        relaxed). Each entry is a mapping with ``name``, ``priority`` and
+        ``amount``, an object with those attributes, or such a triple.
+
+    Returns
+    -------
+    list of dict
+        One ``{"name": str, "priority": int, "amount": float}`` per relaxed
+        soft constraint, ``amount`` in the constraint's own units (decimals of
+        weight for a group limit, of volatility for a tracking-error limit, ...).
+    """
+    out = []
+    for r in getattr(result, "relaxed", None) or ():
+        if isinstance(r, Mapping):
+            name, priority, amount = r.get("name"), r.get("priority"), r.get("amount")
+        elif isinstance(r, tuple | list):
+            name, priority, amount = r
+        else:
+            name, priority, amount = r.name, r.priority, r.amount
+        out.append(
+            {
+                "name": str(name),
+                "priority": None if priority is None else int(priority),
+                "amount": None if amount is None else float(amount),
+            }
+        )
+    return out
+
+
+def relaxations(res: RunResult | None) -> list[dict[str, Any]]:
+    """Every relaxed soft constraint of a run, each with ``where`` ("allocation" or "rebalance")."""
+    if not isinstance(res, RunResult):
+        return []
+    return [{"where": "allocation", **r} for r in relaxed_of(res.allocation)] + [
+        {"where": "rebalance", **r} for r in relaxed_of(res.plan)
+    ]
+
+
+def allocation_of(weights: pd.Series, est: Estimates, **fields_: Any) -> Allocation:
+    """An :class:`~optimizer.Allocation` of given weights, its analytics from the estimates.
+
+    Parameters
+    ----------
+    weights : pandas.Series, shape (n,)
+        Weights by asset (decimals); assets of the estimates missing here weigh 0.
+    est : Estimates
+        ``mu`` (annualized decimals) and ``cov`` (annualized decimals squared).
+    **fields_
+        The Allocation's other fields (``status``, ``solver``, ``checks``, ...).
+        ``relaxed`` is kept only when :class:`~optimizer.Allocation` has that field.
+
+    Returns
+    -------
+    Allocation
+        Expected return ``w' mu``, volatility ``sqrt(w' C w)`` and Euler risk
+        contributions (zeros for a portfolio without risk), through
+        :mod:`models.risk`.
+    """
+    w = weights.reindex(est.cov.index).fillna(0.0).astype(float).rename("weight")
+    vol = portfolio_volatility(w, est.cov)
+    rc = risk_contributions(w, est.cov) if vol > 0 else pd.Series(0.0, index=w.index)
+    if "relaxed" in fields_ and "relaxed" not in {f.name for f in fields(Allocation)}:
+        fields_.pop("relaxed")  # an Allocation from before soft constraints
+    return Allocation(
+        weights=w,
+        expected_return=portfolio_return(w, est.mu),
+        volatility=vol,
+        risk_contributions=rc.rename("risk_contribution"),
+        **fields_,
+    )
+
+
 def evaluate(weights: pd.Series, est: Estimates, scn: Scenario, *, status: str) -> Allocation:
     """Analytics and constraint checks of given weights (no optimization)."""
     rm = risk_model(est.cov)
     w = weights.reindex(rm.assets).fillna(0.0).to_numpy(dtype=float)
     cset = resolved(list(scn.constraints), rm.assets, scn.universe)
     checks = verify(list(cset.pieces), w, rm)
-    mu = est.mu.reindex(rm.assets).to_numpy(dtype=float)
-    return make_allocation(w, rm.assets, rm, mu, status=status, solver="none", checks=checks)
+    return allocation_of(
+        pd.Series(w, index=rm.assets), est, status=status, solver="none", checks=checks
+    )
 
 
 def allocate(scn: Scenario, est: Estimates) -> Allocation:
@@ -180,32 +262,80 @@ def allocate(scn: Scenario, est: Estimates) -> Allocation:
 def closest_feasible(target: pd.Series, est: Estimates, scn: Scenario) -> Allocation:
     """The portfolio nearest ``target`` in tracking error that meets every policy constraint.
 
-    Minimizes ``(w - t)' C (w - t) = w'Cw - 2 t'Cw + const``.
+    No optimization of its own: a rebalance without costs, from holdings equal
+    to ``target`` (at the portfolio's value), minimizes the ex-ante tracking
+    variance ``(w - t)' C (w - t)`` under the scenario's constraints, and its
+    post-trade weights are the answer.
+
+    Parameters
+    ----------
+    target : pandas.Series, shape (n,)
+        Weights by asset (decimals) summing to the budget; assets of the
+        estimates missing here weigh 0.
+    est : Estimates
+        The covariance the tracking error is measured with, and ``mu`` for
+        the expected return.
+    scn : Scenario
+        Its constraints and universe.
+
+    Returns
+    -------
+    Allocation
+        The weights and their analytics; ``status``, ``solver``, ``attempts``,
+        ``checks``, ``timings`` and ``notes`` of the rebalance; ``objective``
+        the tracking variance (annualized decimals squared); ``binding`` and
+        ``relaxed`` as the rebalance plan reports them (empty when it does not).
+
+    Raises
+    ------
+    InputError, InfeasibleError, SolverError
+        As :func:`optimizer.rebalance.rebalance` raises them.
     """
-    rm = risk_model(est.cov)
-    t = target.reindex(rm.assets).fillna(0.0).to_numpy(dtype=float)
-    pull = pd.Series(rm.times(t), index=rm.assets)
-    a = solve_portfolio(
-        Objective(variance=1.0, mu_weight=2.0),
+    t = target.reindex(est.cov.index).fillna(0.0).astype(float)
+    value = float(scn.portfolio.value or 1.0)
+    plan = rebalance(
+        t * value,
+        t,
         cov=est.cov,
-        mu=pull,
+        costs=None,
         constraints=list(scn.constraints),
         universe=scn.universe,
     )
-    mu = est.mu.reindex(rm.assets).to_numpy(dtype=float)
-    return make_allocation(
-        a.weights.to_numpy(),
-        rm.assets,
-        rm,
-        mu,
-        status=a.status,
-        solver=a.solver,
-        attempts=a.attempts,
-        binding=a.binding,
-        checks=a.checks,
-        timings=a.timings,
-        objective=a.objective,
-        notes=a.notes,
+    return allocation_of(
+        plan.weights_after,
+        est,
+        status=plan.status,
+        solver=plan.solver,
+        attempts=tuple(plan.attempts),
+        binding=tuple(getattr(plan, "binding", ())),
+        checks=plan.checks,
+        timings=plan.timings,
+        objective=plan.tracking_error_after**2,
+        notes=tuple(plan.notes),
+        relaxed=tuple(getattr(plan, "relaxed", ())),
+    )
+
+
+def rebalance_decision(
+    holdings: pd.Series, target: pd.Series, trigger: Trigger, scn: Scenario
+) -> Decision:
+    """Whether ``trigger`` says to trade the holdings back to ``target`` today.
+
+    Parameters
+    ----------
+    holdings : pandas.Series
+        Market values by asset (currency).
+    target : pandas.Series
+        Target weights by asset (decimals).
+    trigger : optimizer.triggers trigger
+        ``Threshold``, ``Calendar``, ``Hybrid`` or ``BuyAndHold``; a calendar
+        schedule counts from the scenario's ``as_of``.
+    scn : Scenario
+        Its ``as_of`` and universe (for bands given by tag).
+    """
+    table = drift(holdings, target)
+    return trigger.check(
+        table["weight"], table["target"], as_of=scn.portfolio.as_of, universe=scn.universe
     )
 
 
@@ -299,8 +429,9 @@ def run_scenario(
     t2 = time.perf_counter()
     decision = plan = None
     if scn.holdings is not None:
-        if scn.rebalance_threshold is not None:
-            decision = threshold_check(drift(scn.holdings.values, target), scn.rebalance_threshold)
+        if scn.rebalance.threshold is not None:
+            trigger = Threshold(scn.rebalance.threshold)
+            decision = rebalance_decision(scn.holdings.values, target, trigger, scn)
         if decision is None or decision.trade:
             plan = rebalance(
                 scn.holdings.values,
@@ -309,7 +440,7 @@ def run_scenario(
                 costs=scn.costs,
                 constraints=list(scn.constraints),
                 universe=scn.universe,
-                **dict(scn.rebalance),
+                **scn.rebalance.kwargs(),
             )
     t3 = time.perf_counter()
     value = scn.portfolio.value
@@ -429,6 +560,7 @@ def manifest(scn: Scenario, res: RunResult | None, files: list[str], command: st
             "versions": versions,
             "python": platform.python_version(),
             "timings": None if res is None else res.timings,
+            "relaxations": relaxations(res),
             "files": files,
         }
     )

@@ -333,6 +333,31 @@ class Table:
             hint=hint,
         )
 
+    def integer(
+        self, key: str, default: Any = MISSING, *, low: int | None = None, hint: str = ""
+    ) -> Any:
+        """A TOML integer (not a float, not a boolean) >= ``low``, as an int.
+
+        Parameters
+        ----------
+        key : str
+        default : object
+            Returned when the key is absent; :data:`MISSING` makes it required.
+        low : int, optional
+            The smallest value allowed.
+        hint : str
+            Appended to the message of a bad value (what the number means).
+        """
+        value = self.raw(key, default)
+        if key not in self.data:
+            return value
+        floor = "" if low is None else f" >= {low}"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"expected an integer{floor}, got {_show(value)}{hint}")
+        if low is not None and value < low:
+            raise self.error(key, f"must be{floor}, got {value!r}{hint}")
+        return value
+
     def boolean(self, key: str, default: Any = MISSING) -> Any:
         value = self.raw(key, default)
         if key in self.data and not isinstance(value, bool):

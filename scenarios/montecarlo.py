@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer import validation
 from optimizer.errors import InputError
 
 __all__ = ["MonteCarloResult", "simulate"]
@@ -120,18 +121,6 @@ class MonteCarloResult:
 # --------------------------------------------------------------------------- validation
 
 
-def _number(name: str, x: object) -> float:
-    if isinstance(x, bool):
-        raise InputError(f"{name} must be a number, got {x!r}")
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {x!r}") from None
-    if not np.isfinite(v):
-        raise InputError(f"{name} must be finite, got {x!r}")
-    return v
-
-
 def _count(name: str, x: object) -> int:
     if isinstance(x, bool) or not isinstance(x, int | np.integer):
         raise InputError(f"{name} must be an integer >= 1, got {x!r}")
@@ -140,66 +129,23 @@ def _count(name: str, x: object) -> int:
     return int(x)
 
 
-def _numeric_series(name: str, s: object) -> pd.Series:
-    if not isinstance(s, pd.Series):
-        raise InputError(f"{name} must be a pandas Series labelled by asset")
-    if s.index.has_duplicates:
-        dups = sorted({str(a) for a in s.index[s.index.duplicated()]})
-        raise InputError(f"{name} has duplicate assets: {', '.join(dups)}")
-    try:
-        out = s.astype(float)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be numeric") from None
-    bad = [str(a) for a, v in out.items() if not np.isfinite(v)]
-    if bad:
-        raise InputError(f"{name} is NaN or infinite for asset(s): {', '.join(bad)}")
-    return out
+def _by_text(obj: object) -> object:
+    """``obj`` with its asset labels as text, as the weights' (scenario files name assets so)."""
+    if isinstance(obj, pd.DataFrame):
+        return obj.rename(index=str, columns=str)
+    if isinstance(obj, pd.Series):
+        return obj.rename(index=str)
+    return obj
 
 
-def _check_labels(name: str, labels: pd.Index, assets: list[str]) -> None:
-    have = [str(a) for a in labels]
-    missing = [a for a in assets if a not in set(have)]
-    extra = [a for a in have if a not in set(assets)]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if extra:
-            parts.append(f"unexpected {', '.join(extra)}")
-        raise InputError(f"{name} labels do not match the weights: {'; '.join(parts)}")
-
-
-def _factor(cov: pd.DataFrame, assets: list[str]) -> np.ndarray:
+def _factor(cov: pd.DataFrame, assets: pd.Index) -> np.ndarray:
     """Validated ``A`` with ``A @ A.T == cov`` (Cholesky; eigen-decomposition if singular)."""
-    if not isinstance(cov, pd.DataFrame):
-        raise InputError("cov must be a pandas DataFrame labelled by asset on both axes")
-    if cov.index.has_duplicates or cov.columns.has_duplicates:
-        raise InputError("cov has duplicate asset labels")
-    _check_labels("cov index", cov.index, assets)
-    _check_labels("cov columns", cov.columns, assets)
-    c = cov.copy()
-    c.index = [str(a) for a in c.index]
-    c.columns = [str(a) for a in c.columns]
-    try:
-        m = c.loc[assets, assets].to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise InputError("cov must be numeric") from None
-    bad = ~np.isfinite(m)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise InputError(f"cov is NaN or infinite at ({assets[i]}, {assets[j]})")
-    scale = max(1.0, float(np.abs(m).max()))
-    if not np.allclose(m, m.T, rtol=0.0, atol=1e-10 * scale):
-        i, j = np.unravel_index(np.argmax(np.abs(m - m.T)), m.shape)
-        raise InputError(f"cov is not symmetric at ({assets[i]}, {assets[j]})")
-    m = 0.5 * (m + m.T)
+    _, m = validation.covariance_values(_by_text(cov), assets=assets, against="weights")
     try:
         return np.linalg.cholesky(m)
     except np.linalg.LinAlgError:
         pass
     lam, vec = np.linalg.eigh(m)
-    if lam.min() < -1e-10 * scale:
-        raise InputError(f"cov is not positive semidefinite (smallest eigenvalue {lam.min():.3g})")
     return vec * np.sqrt(np.clip(lam, 0.0, None))
 
 
@@ -375,10 +321,11 @@ def simulate(
     Vectorized over paths; the loop runs over years and draws one (paths x assets) block
     at a time, so memory is O(paths x (years + assets)).
     """
-    w_s = _numeric_series("weights", weights)
+    w_s = validation.series(weights, what="weights")
     if w_s.empty:
         raise InputError("weights must name at least one asset")
     assets = [str(a) for a in w_s.index]
+    ids = validation.labels(assets, what="weights")
     w = w_s.to_numpy()
 
     if distribution not in DISTRIBUTIONS:
@@ -392,39 +339,37 @@ def simulate(
     years = _count("years", years)
     paths = _count("paths", paths)
     smoothing_window = _count("smoothing_window", smoothing_window)
-    value = _number("value", value)
+    value = validation.finite_number(value, what="value")
     if value <= 0:
         raise InputError(f"value must be positive, got {value!r}")
-    spending_rate = _number("spending_rate", spending_rate)
+    spending_rate = validation.finite_number(spending_rate, what="spending_rate")
     if not 0.0 <= spending_rate <= 1.0:
         raise InputError(f"spending_rate must be in [0, 1], got {spending_rate!r}")
-    smoothing = _number("smoothing", smoothing)
+    smoothing = validation.finite_number(smoothing, what="smoothing")
     if not 0.0 <= smoothing <= 1.0:
         raise InputError(f"smoothing must be in [0, 1], got {smoothing!r}")
-    inflation = _number("inflation", inflation)
+    inflation = validation.finite_number(inflation, what="inflation")
     if inflation <= -1.0:
         raise InputError(f"inflation must be above -100%, got {inflation!r}")
-    drawdown = _number("drawdown", drawdown)
+    drawdown = validation.finite_number(drawdown, what="drawdown")
     if not 0.0 < drawdown <= 1.0:
         raise InputError(f"drawdown must be in (0, 1], got {drawdown!r}")
     if distribution == "student_t":
-        dof = _number("dof", dof)
+        dof = validation.finite_number(dof, what="dof")
         if dof <= 2:
             raise InputError(f"dof must be > 2 for a finite covariance, got {dof!r}")
 
     if distribution == "bootstrap":
         hist = _annual_history(history, assets)
         if mu is not None:
-            _check_labels("mu", _numeric_series("mu", mu).index, assets)
+            validation.vector(_by_text(mu), ids, what="mu", against="weights")
         if cov is not None:
-            _factor(cov, assets)
+            _factor(cov, ids)
     else:
         if mu is None or cov is None:
             raise InputError(f"distribution={distribution!r} needs mu and cov")
-        mu_s = _numeric_series("mu", mu)
-        _check_labels("mu", mu_s.index, assets)
-        mu_v = mu_s.rename(index=str).loc[assets].to_numpy()
-        a_t = _factor(cov, assets).T  # r = mu + z @ A.T
+        mu_v = validation.vector(_by_text(mu), ids, what="mu", against="weights")
+        a_t = _factor(cov, ids).T  # r = mu + z @ A.T
 
     rng = np.random.default_rng(seed)
     n = len(assets)

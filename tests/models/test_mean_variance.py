@@ -30,7 +30,8 @@ from optimizer.constraints import (
     TurnoverLimit,
 )
 from optimizer.errors import InfeasibleError, InputError, SolverError
-from optimizer.program import Outcome, ProxQP
+from optimizer.program import Outcome
+from optimizer.solvers import ProxQP
 from optimizer.universe import Universe
 
 TOL = 1e-6  # independent re-checks, in weight units
@@ -390,8 +391,8 @@ def test_infeasible_policy_is_not_an_input_error(problem) -> None:
         ),
         (lambda mu, cov: mv.efficient_frontier(mu, cov, points=2.5), "points must be an integer"),
         (lambda mu, cov: mv.efficient_frontier(mu, cov, points=True), "points must be an integer"),
-        (lambda mu, cov: mv.max_sharpe(mu.iloc[:-1], cov), "missing A7"),
-        (lambda mu, cov: mv.min_variance(cov, mu=mu.iloc[:-1]), "missing A7"),
+        (lambda mu, cov: mv.max_sharpe(mu.iloc[:-1], cov), "missing from expected returns .mu.: A7"),
+        (lambda mu, cov: mv.min_variance(cov, mu=mu.iloc[:-1]), "missing from expected returns .mu.: A7"),
     ],
 )
 def test_bad_arguments(problem, call, words: str) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from models import mean_variance as mv
-from optimizer import core, program
+from optimizer import core, solvers
 from optimizer.allocation import Allocation
 from optimizer.constraints import (
     Bounds,
@@ -470,7 +470,7 @@ def _failing(name: str, status: str = "error"):
 def test_every_solver_fails(problem, monkeypatch) -> None:
     _, cov = problem
     for name in ("CLARABEL", "OSQP", "SCS"):
-        monkeypatch.setitem(program._SOLVERS, name, _failing(name))
+        monkeypatch.setattr(f"optimizer.solvers.{name.lower()}.solve", _failing(name))
     with pytest.raises(SolverError) as info:
         mv.min_variance(cov, constraints=[Bounds(upper=0.5, name="chain test")])
     err = info.value
@@ -487,8 +487,8 @@ def test_solver_exceptions_never_leak(problem, monkeypatch) -> None:
     def boom(prog, tol):
         raise RuntimeError("segfault-ish")
 
-    monkeypatch.setitem(program._SOLVERS, "CLARABEL", boom)
-    monkeypatch.setitem(program._SOLVERS, "OSQP", _failing("OSQP", "max_iter"))
+    monkeypatch.setattr("optimizer.solvers.clarabel.solve", boom)
+    monkeypatch.setattr("optimizer.solvers.osqp.solve", _failing("OSQP", "max_iter"))
     alloc = mv.min_variance(cov, constraints=[Bounds(upper=0.45, name="chain test 2")])
     assert alloc.solver == "SCS"
     assert [a["status"] for a in alloc.attempts] == ["error", "max_iter", "optimal"]
@@ -502,7 +502,7 @@ def test_optimal_but_infeasible_answer_is_rejected(problem, monkeypatch) -> None
     def liar(prog, tol):  # claims optimality with x = 0, which breaks the budget
         return Outcome("CLARABEL", "optimal", np.zeros(prog.A.shape[1]), None, 0.0)
 
-    monkeypatch.setitem(program._SOLVERS, "CLARABEL", liar)
+    monkeypatch.setattr("optimizer.solvers.clarabel.solve", liar)
     alloc = mv.min_variance(cov, constraints=[Bounds(upper=0.35, name="chain test 3")])
     assert alloc.solver == "OSQP"
     assert alloc.attempts[0]["status"] == "optimal, rejected by verification"
@@ -517,7 +517,7 @@ def test_non_finite_answer_is_an_error(problem, monkeypatch) -> None:
     def nan_solver(prog, tol):
         return Outcome("CLARABEL", "optimal", np.full(prog.A.shape[1], np.nan), None, 0.0)
 
-    monkeypatch.setitem(program._SOLVERS, "CLARABEL", nan_solver)
+    monkeypatch.setattr("optimizer.solvers.clarabel.solve", nan_solver)
     alloc = mv.min_variance(cov, constraints=[Bounds(upper=0.55, name="chain test 4")])
     assert alloc.attempts[0]["status"] == "error"
     assert alloc.attempts[0]["error"] == "non-finite solution"
@@ -531,7 +531,7 @@ def test_all_lying_solvers_give_solver_error(problem, monkeypatch) -> None:
         def liar(prog, tol, name=name):
             return Outcome(name, "optimal", np.zeros(prog.A.shape[1]), None, 0.0)
 
-        monkeypatch.setitem(program._SOLVERS, name, liar)
+        monkeypatch.setattr(f"optimizer.solvers.{name.lower()}.solve", liar)
     with pytest.raises(SolverError) as info:
         mv.min_variance(cov)
     assert [a["status"] for a in info.value.attempts] == ["optimal, rejected by verification"] * 3
@@ -539,7 +539,7 @@ def test_all_lying_solvers_give_solver_error(problem, monkeypatch) -> None:
 
 def test_osqp_is_skipped_for_conic_programs(problem, monkeypatch) -> None:
     _, cov = problem
-    monkeypatch.setitem(program._SOLVERS, "CLARABEL", _failing("CLARABEL"))
+    monkeypatch.setattr("optimizer.solvers.clarabel.solve", _failing("CLARABEL"))
     cons = [TrackingErrorLimit(dict.fromkeys(ASSETS, 1 / 6), 0.05, name="TE")]
     alloc = mv.min_variance(cov, constraints=cons)
     assert [a["solver"] for a in alloc.attempts] == ["CLARABEL", "SCS"]
@@ -547,7 +547,7 @@ def test_osqp_is_skipped_for_conic_programs(problem, monkeypatch) -> None:
 
 
 def test_clarabel_without_progress_is_a_failure() -> None:
-    assert program._CLARABEL_STATUS["InsufficientProgress"] == "error"
+    assert solvers.clarabel.STATUS["InsufficientProgress"] == "error"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -562,7 +562,7 @@ def test_unbounded_lp_answer_is_never_accepted(seed: int) -> None:
         core.risk_model(cov),
         mu.to_numpy(),
     )
-    out = program.run_solver("CLARABEL", prog)
+    out = solvers.run_solver("CLARABEL", prog)
     assert not out.status.startswith("optimal") or not core.stationary(prog, out)
     with pytest.raises(InputError, match="unbounded"):
         mv.max_return(mu, cov, constraints=[Bounds(lower=-math.inf, name="free")])
@@ -575,7 +575,7 @@ def test_stationarity_check_accepts_true_optima(problem) -> None:
         Objective(variance=2.0, mu_weight=1.0), cons, core.risk_model(cov), mu.to_numpy()
     )
     for name in ("CLARABEL", "OSQP", "SCS"):
-        out = program.run_solver(name, prog)
+        out = solvers.run_solver(name, prog)
         assert out.status == "optimal"
         assert core.stationary(prog, out), name
     bad = Outcome("CLARABEL", "optimal", out.x, out.z * 0.5)

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import pickle
 from datetime import date
 
 import numpy as np
@@ -31,6 +32,7 @@ from optimizer.trades import (
     hybrid_check,
     threshold_check,
 )
+from optimizer.triggers import BuyAndHold, Calendar, Hybrid, Threshold, drift_size
 from optimizer.universe import Universe
 
 ASSETS = pd.Index(["US_EQ", "INTL_EQ", "BONDS", "REITS"])
@@ -326,6 +328,100 @@ def test_hybrid_check() -> None:
     calm = hybrid_check(table, 0.05, "2024-06-30", "2024-03-31", months=3)
     assert not calm
     assert "calendar review due" in calm.reasons[0] and "within the band" in calm.reasons[1]
+
+
+def test_the_wrappers_are_the_trigger_objects() -> None:
+    table = drift(HOLDINGS, TARGET)
+    for band in (0.02, 0.03, 0.05):
+        assert threshold_check(table, band) == Threshold(band).check(HOLDINGS / 1_089_000, TARGET)
+    assert calendar_check("2024-06-30", "2024-03-31", months=3) == Calendar(months=3).due(
+        as_of="2024-06-30", last="2024-03-31"
+    )
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_fast_and_explained_paths_agree(relative) -> None:
+    rng = np.random.default_rng(3)
+    assets = pd.Index([f"A{i}" for i in range(6)])
+    for _ in range(200):
+        t = rng.dirichlet(np.ones(6))
+        t[rng.integers(6)] = 0.0  # a zero target: relative bands use the dust rule
+        t = t / t.sum()
+        w = np.clip(t + rng.normal(0, 0.03, 6), 0.0, None)
+        w = w / w.sum()
+        band = {a: float(b) for a, b in zip(assets, rng.uniform(0.005, 0.2, 6), strict=True)}
+        for trig in (Threshold(band, relative=relative), Hybrid(2, band, relative=relative)):
+            fast = trig.reviews(4) and trig.decide(w, t, trig.bands(assets))
+            slow = trig.check(pd.Series(w, index=assets), pd.Series(t, index=assets), period=4)
+            assert fast == slow.trade
+            assert len(slow.reasons) >= 1
+        assert not Hybrid(2, band, relative=relative).check(
+            pd.Series(w, index=assets), pd.Series(t, index=assets), period=3
+        )
+
+
+def test_relative_band_and_an_asset_without_target() -> None:
+    target = pd.Series({"US_EQ": 0.6, "BONDS": 0.4, "GOLD": 0.0})
+    dust = pd.Series({"US_EQ": 0.6, "BONDS": 0.39995, "GOLD": 0.00005})
+    assert not Threshold(0.1, relative=True).check(dust, target)
+    held = pd.Series({"US_EQ": 0.58, "BONDS": 0.40, "GOLD": 0.02})
+    decision = Threshold(0.1, relative=True).check(held, target)
+    assert decision.reasons == ("GOLD is held at 2.00% with a target of 0 (band 10.00% of target)",)
+    np.testing.assert_allclose(
+        drift_size(np.array([0.02, 0.5]), np.array([0.0, 0.4]), relative=True),
+        [np.inf, 0.25],
+        rtol=1e-12,
+    )
+
+
+def test_period_schedules() -> None:
+    cal = Calendar(3)
+    assert cal.every == 3 and cal.months is None and cal.name == "calendar every 3"
+    assert [cal.reviews(i) for i in range(7)] == [True, False, False, True, False, False, True]
+    assert cal.due(6).reasons == ("review at period 6 (every 3 periods)",)
+    assert cal.due(7).reasons == ("next review at period 9",)
+    assert Hybrid().every == 3 and Hybrid(months=2).every is None
+    assert Calendar(months=6).name == "calendar every 6 months"
+    with pytest.raises(InputError, match="needs period="):
+        cal.due(as_of="2024-01-31")
+    with pytest.raises(InputError, match="needs as_of="):
+        Calendar(months=1).due(4)
+    with pytest.raises(InputError, match="not both"):
+        Calendar(every=3, months=3)
+    with pytest.raises(InputError, match="Calendar every must be a whole number, got 2.5"):
+        Calendar(2.5)
+    with pytest.raises(InputError, match="Hybrid months must be at least 1, got 0"):
+        Hybrid(months=0)
+    with pytest.raises(InputError, match="Hybrid band must be a non-negative number"):
+        Hybrid(3, {"US_EQ": -0.1})
+    assert not BuyAndHold().check(HOLDINGS, TARGET) and not BuyAndHold().reviews(0)
+
+
+def test_bands_by_asset_and_tag() -> None:
+    trig = Threshold({"equity": 0.02, "INTL_EQ": 0.04, "fixed income": 0.03, "REITS": 0.05})
+    assert trig.bands(ASSETS, UNI).tolist() == [0.02, 0.04, 0.03, 0.05]
+    weights = HOLDINGS / HOLDINGS.sum()
+    decision = trig.check(weights, TARGET, universe=UNI)
+    assert [r.split()[0] for r in decision.reasons] == ["US_EQ", "BONDS"]
+    with pytest.raises(InputError, match="pass universe= to use tags"):
+        trig.check(weights, TARGET)
+    with pytest.raises(InputError, match="Threshold band missing for REITS"):
+        Threshold({"US_EQ": 0.1, "INTL_EQ": 0.1, "BONDS": 0.1}).bands(ASSETS)
+
+
+def test_triggers_are_values() -> None:
+    band = {"US_EQ": 0.02, "INTL_EQ": 0.05, "BONDS": 0.05, "REITS": 0.05}
+    trig = Threshold(band)
+    band["US_EQ"] = 0.5  # the caller's dict is copied
+    assert trig.band["US_EQ"] == 0.02
+    with pytest.raises(TypeError, match="read-only"):
+        trig.band["US_EQ"] = 0.5
+    same = Threshold({"REITS": 0.05, "BONDS": 0.05, "INTL_EQ": 0.05, "US_EQ": 0.02})
+    assert trig == same and hash(trig) == hash(same)
+    for obj in (trig, Hybrid(months=3, band=0.04), Calendar(2), BuyAndHold()):
+        back = pickle.loads(pickle.dumps(obj))
+        assert back == obj and hash(back) == hash(obj)
+    assert len({Calendar(3), Calendar(every=3), Calendar(months=3)}) == 2
 
 
 # ----------------------------------------------------------------------------- plans and orders

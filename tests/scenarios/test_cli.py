@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import optimizer.program as program
+import optimizer.solvers as solvers
 import scenarios.engine as engine
 from optimizer.errors import InputError
 from scenarios.cli import main, version
@@ -385,8 +385,8 @@ def _fail_every_solver(monkeypatch) -> None:
     def boom(prog, tol):
         raise RuntimeError("forced failure")
 
-    for name in list(program._SOLVERS):
-        monkeypatch.setitem(program._SOLVERS, name, boom)
+    for name in solvers.KNOWN_SOLVERS:
+        monkeypatch.setattr(f"optimizer.solvers.{name.lower()}.solve", boom)
 
 
 @pytest.mark.parametrize("name", ["riverside_endowment", "ria_q1_2024"])

@@ -16,7 +16,7 @@ from models.black_litterman import View
 from optimizer import InputError, Universe
 from optimizer import constraints as C
 from optimizer.costs import CostModel
-from scenarios.schema import check_expression, load_scenario
+from scenarios.schema import RebalanceSpec, check_expression, load_scenario
 
 DATA = Path(__file__).resolve().parent / "data"
 BASE = (DATA / "endowment.toml").read_text(encoding="utf-8")
@@ -185,7 +185,12 @@ def test_holdings_costs_rebalance(scn) -> None:
     rates = scn.costs.resolve(scn.assets, scn.universe, None)
     assert rates.buy[ASSETS.index("TIPS")] == pytest.approx(5e-4)
     assert rates.sell[ASSETS.index("US_EQ")] == pytest.approx(12e-4)
-    rb = dict(scn.rebalance)
+    spec = scn.rebalance
+    assert isinstance(spec, RebalanceSpec)
+    assert spec.threshold == 0.05 and spec.max_turnover is None
+    assert spec.untradeable == ("PE", "REAL_ASSETS") and spec.no_trade_bands == 0.01
+    assert dict(spec.lot_size) == {"US_EQ": 1.0, "INTL_EQ": 1.0}
+    rb = spec.kwargs()  # what the rebalance is called with
     assert rb.pop("prices").equals(h.prices)
     assert rb == {
         "tracking_weight": 100.0,
@@ -198,7 +203,6 @@ def test_holdings_costs_rebalance(scn) -> None:
         "portfolio_id": "riverside",
         "currency": "USD",
     }
-    assert scn.rebalance_threshold == 0.05
 
 
 def test_stress_and_validation(scn) -> None:
@@ -223,7 +227,9 @@ def test_frozen(scn) -> None:
     with pytest.raises(AttributeError):
         scn.policy = None
     with pytest.raises(TypeError):
-        scn.rebalance["cash_flow"] = 0.0
+        scn.rebalance.lot_size["US_EQ"] = 2.0
+    with pytest.raises(AttributeError):
+        scn.rebalance.cash_flow = 0.0
 
 
 MINIMAL = """
@@ -254,7 +260,7 @@ def test_minimal_defaults(tmp_path: Path) -> None:
     assert [type(c).__name__ for c in scn.constraints] == ["LongOnly"]
     assert scn.policy is None and scn.holdings is None and scn.costs is None
     assert scn.tactical is None and scn.stress == () and dict(scn.validation) == {}
-    assert dict(scn.rebalance) == {} and scn.rebalance_threshold is None
+    assert scn.rebalance is None  # nothing to rebalance without [holdings]
     assert scn.estimates.risk_free_rate == 0.0
 
 

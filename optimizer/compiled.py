@@ -1,0 +1,416 @@
+"""Compiled problems that the caller owns, and the bounded content cache of the one-shot calls.
+
+A :class:`Compiled` holds everything structural about an allocation problem:
+a copy of the covariance (as a :class:`~optimizer.riskmodel.RiskModel`), the
+constraints lowered to pieces, their verifier, the solver chain, and the
+programs compiled from them with their solver workspaces. What may change
+between solves (expected returns, a target, a risk aversion) is given to
+``solve``. A compiled object is safe to share between threads (its programs
+are guarded by a lock, each concurrent solve takes a workspace of its own)
+and pickles (the workspaces are rebuilt on first use after unpickling).
+
+The one-shot functions of :mod:`models` read their inputs by content: they
+look up a :class:`Compiled` in :data:`SHARED`, keyed by a hash of the
+covariance's labels and values and by the constraint values, bounded in bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from optimizer import diagnosis, soft
+from optimizer.allocation import Allocation
+from optimizer.constraints import resolve
+from optimizer.errors import InfeasibleError, InputError, SolverError
+from optimizer.objective import Objective, compile_program
+from optimizer.pieces import Piece, Point
+from optimizer.program import Outcome
+from optimizer.riskmodel import RiskModel, content_key
+from optimizer.solve import chain_of, make_allocation, solve_program
+from optimizer.solvers import WorkspacePool
+from optimizer.universe import Universe
+from optimizer.validation import covariance_or_factors
+from optimizer.verify import Checker, stationary
+
+#: Programs (with their workspaces) a compiled problem keeps, most recent first.
+PROGRAMS_KEPT = 8
+
+
+class Compiled:
+    """An allocation problem compiled once: structure fixed, data per solve.
+
+    Made by the models' ``compile`` functions
+    (``models.mean_variance.compile("max_utility", cov, constraints=...)``,
+    ``models.risk_parity.compile(cov, ...)``); ``solve(**data)`` returns an
+    :class:`~optimizer.allocation.Allocation`.
+
+    Parameters
+    ----------
+    cov : pandas.DataFrame (n x n) or FactorCovariance
+        Annualized covariance labelled by asset; copied, so later edits of
+        the caller's object change nothing here.
+    constraints : sequence, optional
+        Constraint objects (values; ``Budget(1)`` and long-only by default).
+    universe : Universe, optional
+        Tags for tag constraints.
+    solvers : sequence of str, optional
+        Solver chain.
+    model : callable, optional
+        ``model(compiled, **data) -> Allocation``: what ``solve`` runs (a
+        module-level function of a model, so that the object pickles).
+    objective : str, optional
+        The objective's name, for messages and ``repr``.
+    fixed : dict, optional
+        Data fixed at compile time, passed to ``model`` on every solve.
+    """
+
+    def __init__(
+        self,
+        cov,
+        *,
+        constraints: Sequence | None = None,
+        universe: Universe | None = None,
+        solvers: Sequence[str] | None = None,
+        model: Callable[..., Allocation] | None = None,
+        objective: str | None = None,
+        fixed: dict | None = None,
+    ) -> None:
+        cov = covariance_or_factors(cov, what="cov")
+        assets = cov.index if isinstance(cov, pd.DataFrame) else cov.assets
+        _check_universe(universe, assets)
+        self.risk = RiskModel(cov, assets)
+        self.assets = self.risk.assets
+        self.universe = universe
+        self.constraints = tuple(constraints or ())
+        self.cset = resolve(self.constraints, self.assets, universe)
+        self.chain = chain_of(solvers)
+        self.checker = Checker(self.cset.pieces)
+        self.model = model
+        self.objective = objective
+        self.fixed = dict(fixed or {})
+        # conflicts that arithmetic finds are raised at the first solve (after the model's
+        # own checks of its data), not here
+        self._conflict = self._precheck(self.cset.pieces)
+        self._lock = threading.Lock()
+        self._programs: OrderedDict = OrderedDict()
+
+    # -- plumbing ----------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"], state["_programs"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._programs = OrderedDict()
+
+    def __repr__(self) -> str:
+        what = self.objective or "problem"
+        return f"Compiled({what!r}, {self.n} assets, {len(self.cset.constraints)} constraints)"
+
+    @property
+    def n(self) -> int:
+        """Number of assets."""
+        return len(self.assets)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the covariance copy and the compiled programs (approximate)."""
+        held = self.risk.nbytes
+        with self._lock:
+            programs = [p for p, _ in self._programs.values()]
+        for prog in programs:
+            for m in (prog.P, prog.A):
+                held += m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
+        return held
+
+    def solve(self, **data) -> Allocation:
+        """Solve with this data (``mu``, ``target_return``, ... as the objective needs)."""
+        if self.model is None:
+            raise InputError("this compiled problem has no model to solve; use run()")
+        return self.model(self, **{**self.fixed, **data})
+
+    def program(self, objective: Objective, pieces: Sequence[Piece], mu) -> tuple:
+        """The program of this objective and these pieces, compiled once, with its workspaces."""
+        key = (
+            objective.structure,
+            mu.tobytes() if objective.mu_in_constraints else None,
+            tuple(p.key for p in pieces),
+        )
+        with self._lock:
+            hit = self._programs.get(key)
+            if hit is not None:
+                self._programs.move_to_end(key)
+                return hit
+        prog = compile_program(
+            objective, pieces, self.risk, mu if objective.mu_in_constraints else None
+        )
+        entry = (prog, WorkspacePool(prog))
+        with self._lock:
+            entry = self._programs.setdefault(key, entry)
+            while len(self._programs) > PROGRAMS_KEPT:
+                self._programs.popitem(last=False)
+        return entry
+
+    # -- the solve -------------------------------------------------------------------
+    def run(
+        self,
+        objective: Objective,
+        *,
+        mu: np.ndarray | None = None,
+        extra: Sequence[Piece] = (),
+        notes: Sequence[str] = (),
+    ) -> Allocation:
+        """Solve ``objective`` under the constraints (and ``extra`` pieces), verified.
+
+        Parameters
+        ----------
+        objective : Objective
+            What to minimize.
+        mu : numpy.ndarray, shape (n,), optional
+            Expected returns in asset order (annualized decimals).
+        extra : sequence of Piece
+            Model-made hard constraints (a target return, a volatility limit).
+        notes : sequence of str
+            Carried into the allocation.
+
+        Raises
+        ------
+        InfeasibleError
+            The hard constraints cannot hold (with the diagnosis).
+        InputError
+            The objective is unbounded.
+        SolverError
+            Every solver failed.
+        """
+        pieces = list(self.cset.pieces) + list(extra)
+        checker = self.checker.extended(extra)
+        conflict = self._precheck(pieces) if extra else self._conflict
+        if conflict is not None:
+            if soft.has_soft(pieces) and self._precheck(soft.hard(pieces)) is None:
+                return self._relaxed(objective, mu, pieces, notes)
+            # a fresh error each time: a stored exception would gather tracebacks
+            raise InfeasibleError(str(conflict), conflict.diagnosis)
+        try:
+            return self._solve(objective, mu, pieces, checker, notes, ())
+        except _Infeasible as exc:
+            if soft.has_soft(pieces):
+                return self._relaxed(objective, mu, pieces, notes)
+            raise diagnosis.elastic(pieces, self.n, self.risk, attempts=exc.attempts) from None
+
+    def _precheck(self, pieces) -> Exception | None:
+        """The arithmetic conflict of these pieces, or None (:func:`diagnosis.precheck`)."""
+        try:
+            diagnosis.precheck(pieces, self.n, budget=self.cset.budget, assets=self.assets)
+        except InfeasibleError as exc:
+            return exc
+        return None
+
+    def _relaxed(self, objective, mu, pieces, notes) -> Allocation:
+        base = diagnosis.weights_only(self.n, self.risk)
+        amounts = soft.relaxation(pieces, base, n=self.n, risk=self.risk)
+        widened = soft.widen(pieces, amounts)
+        try:
+            relaxed = soft.report(pieces, amounts)
+            return self._solve(objective, mu, widened, Checker(widened), notes, relaxed)
+        except _Infeasible as exc:
+            raise SolverError(
+                "the soft constraints were relaxed, but the relaxed problem could not be solved",
+                exc.attempts,
+            ) from None
+
+    def _solve(self, objective, mu, pieces, checker, notes, relaxed) -> Allocation:
+        t0 = time.perf_counter()
+        n = self.n
+        prog, pool = self.program(objective, pieces, mu)
+        if objective.mu_weight and not objective.sharpe and mu is not None:
+            q = prog.q.copy()
+            q[:n] -= objective.mu_weight * mu
+            prog = prog.with_q(q)
+        t1 = time.perf_counter()
+
+        def weights_of(out: Outcome) -> np.ndarray:
+            if objective.homogeneous:
+                t = out.x[n]
+                return out.x[:n] / t if t > 0 else np.full(n, np.nan)
+            return out.x[:n]
+
+        def accept(out: Outcome) -> bool:
+            w = weights_of(out)
+            if not np.isfinite(w).all():
+                return False
+            # objectives with extra terms (risk budgeting's log barrier, CVaR) are left to
+            # their models' own checks
+            if not objective.terms and not stationary(prog, out):
+                return False
+            return checker.ok(Point(w, risk=self.risk))
+
+        winner, outs = solve_program(prog, chain=self.chain, accept=accept, workspace=pool)
+        t2 = time.perf_counter()
+        attempts = tuple(o.attempt() for o in outs)
+        if winner is None:
+            statuses = {o.status for o in outs}
+            if "infeasible" in statuses:
+                raise _Infeasible(attempts)
+            if "unbounded" in statuses:
+                raise InputError(
+                    "the problem is unbounded: the objective can improve without limit; "
+                    "add bounds, a budget or a leverage limit"
+                )
+            raise SolverError("every solver in the chain failed", attempts)
+        pt = Point(weights_of(winner), risk=self.risk)
+        w = checker.cleaned(pt)
+        pt = Point(w, risk=self.risk)
+        checks = checker.check(pt)
+        bind = checker.binding(prog, winner, pt)
+        if objective.homogeneous:
+            # duals of the homogenized problem are not in the objective's units
+            bind = tuple({**b_, "shadow_price": None} for b_ in bind)
+        t3 = time.perf_counter()
+        return make_allocation(
+            w,
+            self.assets,
+            self.risk,
+            mu,
+            status=winner.status,
+            solver=winner.solver,
+            attempts=attempts,
+            binding=bind,
+            checks=checks,
+            timings={"compile": t1 - t0, "solve": t2 - t1, "other": t3 - t2},
+            objective=winner.objective,
+            notes=tuple(notes),
+            relaxed=relaxed,
+        )
+
+    def allocation(self, w: np.ndarray, mu: np.ndarray | None, **fields) -> Allocation:
+        """An Allocation of given weights, checked against this problem's constraints."""
+        pt = Point(np.asarray(w, dtype=float), risk=self.risk)
+        fields.setdefault("checks", self.checker.check(pt))
+        return make_allocation(pt.w, self.assets, self.risk, mu, **fields)
+
+
+def _check_universe(universe: Universe | None, assets: pd.Index) -> None:
+    """The universe names exactly the covariance's assets (in any order)."""
+    if universe is None:
+        return
+    if not isinstance(universe, Universe):
+        raise InputError("universe= must be an optimizer.Universe")
+    universe.check_assets(assets, what="the covariance")
+    known = set(map(str, assets))
+    missing = [a for a in universe.assets if a not in known]
+    if missing:
+        raise InputError(f"the covariance has no row for universe assets: {', '.join(missing)}")
+
+
+class _Infeasible(Exception):
+    """A solver certified infeasibility (turned into a diagnosis or a soft relaxation)."""
+
+    def __init__(self, attempts) -> None:
+        super().__init__("infeasible")
+        self.attempts = attempts
+
+
+class ContentCache:
+    """Compiled problems keyed by content, bounded in bytes, safe between threads.
+
+    Holds nothing of the caller's: a :class:`Compiled` keeps copies. The
+    least recently used entries go first once the total exceeds ``max_bytes``
+    (or ``max_items``).
+
+    Parameters
+    ----------
+    max_bytes : int
+        Bytes the cached problems may hold (estimated by ``Compiled.nbytes``).
+    max_items : int
+        Entries at most.
+    """
+
+    def __init__(self, max_bytes: int = 16 * 2**20, max_items: int = 64) -> None:
+        self.max_bytes = int(max_bytes)
+        self.max_items = int(max_items)
+        self._lock = threading.Lock()
+        self._items: OrderedDict = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._items.clear()
+
+    def get(self, key, make: Callable[[], Compiled]) -> Compiled:
+        """The entry for ``key``, made by ``make()`` when absent."""
+        try:
+            hash(key)
+        except TypeError:  # an unhashable input: no caching (validation reports it)
+            return make()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        value = make()
+        with self._lock:
+            value = self._items.setdefault(key, value)
+            self._trim()
+        return value
+
+    def _trim(self) -> None:
+        sizes = {k: v.nbytes for k, v in self._items.items()}
+        total = sum(sizes.values())
+        while self._items and (total > self.max_bytes or len(self._items) > self.max_items):
+            k, _ = self._items.popitem(last=False)
+            total -= sizes[k]
+
+
+#: The one-shot functions' cache (content-keyed and bounded: it never changes an answer).
+SHARED = ContentCache()
+
+
+def shared(
+    model: Callable[..., Allocation],
+    objective: str,
+    cov,
+    *,
+    constraints=None,
+    universe: Universe | None = None,
+    solvers=None,
+    fixed: dict | None = None,
+) -> Compiled:
+    """The :class:`Compiled` of this content from :data:`SHARED` (made on a miss)."""
+    cons = tuple(constraints or ())
+    chain = chain_of(solvers)
+    fixed = dict(fixed or {})
+    key = (
+        model.__module__,
+        model.__qualname__,
+        objective,
+        content_key(cov),
+        cons,
+        universe,
+        chain,
+        tuple(sorted(fixed.items())),
+    )
+
+    def make() -> Compiled:
+        return Compiled(
+            cov,
+            constraints=cons,
+            universe=universe,
+            solvers=chain,
+            model=model,
+            objective=objective,
+            fixed=fixed,
+        )
+
+    return SHARED.get(key, make)
+

@@ -1,0 +1,172 @@
+"""Post-solve verification: every constraint checked by name, binding sides, KKT residual.
+
+A solution is returned only after :class:`Checker` finds every piece within
+``FEAS_TOL`` (in the constraint's own units, relative to the size of its
+limits) and, where the solver gave duals, the stationarity residual
+``Px + q + A'z`` is small (:func:`stationary`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import numpy as np
+
+from optimizer.pieces import Piece, Point, slack_sides, violation
+from optimizer.program import Outcome, Program
+
+#: Verification tolerance on every constraint, in the constraint's own units
+#: (weights: 1e-7 is a thousandth of a basis point).
+FEAS_TOL = 1e-7
+#: A constraint side is reported binding when its slack is below this.
+BINDING_TOL = 1e-6
+#: Relative tolerance on the stationarity residual ``Px + q + A'z`` of a solver's answer
+#: (looser for an answer the solver itself calls inaccurate).
+KKT_TOL = 1e-6
+KKT_TOL_INACCURATE = 1e-4
+
+
+class Checker:
+    """Verifies a fixed list of pieces at any point; the bounds are checked in numpy.
+
+    Made once per compiled problem (the gathering of per-asset bounds into
+    arrays is the costly part) and read-only afterwards, so threads share it.
+
+    Parameters
+    ----------
+    pieces : sequence of Piece
+        Every constraint piece of the problem, in the order given.
+    """
+
+    def __init__(self, pieces: Sequence[Piece]) -> None:
+        self.pieces = tuple(pieces)
+        boxes = [(p, p.box()) for p in self.pieces]
+        self.owners = [p for p, bx in boxes if bx is not None]
+        self.rest = [p for p, bx in boxes if bx is None]
+        self.idx = np.array([bx[0] for _, bx in boxes if bx is not None], dtype=int)
+        self.lo = np.array([bx[1] for _, bx in boxes if bx is not None], dtype=float)
+        self.hi = np.array([bx[2] for _, bx in boxes if bx is not None], dtype=float)
+        finite_lo = np.where(np.isfinite(self.lo), np.abs(self.lo), 0.0)
+        finite_hi = np.where(np.isfinite(self.hi), np.abs(self.hi), 0.0)
+        self.scale = np.maximum(1.0, np.maximum(finite_lo, finite_hi))
+        self.owner_names = np.array([p.name for p in self.owners], dtype=object)
+        self.order = list(dict.fromkeys(p.name for p in self.pieces))
+
+    def extended(self, extra: Sequence[Piece]) -> Checker:
+        """A checker of these pieces and ``extra`` (cheap when ``extra`` bounds no single weight)."""
+        if not extra:
+            return self
+        if any(p.box() is not None for p in extra):
+            return Checker(self.pieces + tuple(extra))
+        out = copy.copy(self)
+        out.pieces = self.pieces + tuple(extra)
+        out.rest = self.rest + list(extra)
+        out.order = list(dict.fromkeys([*self.order, *(p.name for p in extra)]))
+        return out
+
+    def check(self, pt: Point, tol: float = 1e-7) -> dict[str, dict]:
+        """``{name: {"ok", "max_violation"[, "worst"]}}`` in the order the constraints came."""
+        checks: dict[str, dict] = {name: {"ok": True, "max_violation": 0.0} for name in self.order}
+
+        def record(p: Piece, viol: float, scale: float) -> None:
+            entry = checks[p.name]
+            entry["max_violation"] = max(entry["max_violation"], viol)
+            if viol > tol * scale:
+                entry["ok"] = False
+                entry.setdefault("worst", p.label)
+
+        if len(self.idx):
+            v = pt.w[self.idx]
+            viol = np.maximum(np.maximum(self.lo - v, v - self.hi), 0.0)
+            for name in dict.fromkeys(self.owner_names):
+                checks[name]["max_violation"] = float(viol[self.owner_names == name].max())
+            for k in np.flatnonzero(viol > tol * self.scale):
+                record(self.owners[k], float(viol[k]), float(self.scale[k]))
+        for p in self.rest:
+            record(p, *violation(p, pt))
+        return checks
+
+    def ok(self, pt: Point, tol: float = 1e-7) -> bool:
+        """True when every piece holds at ``pt``."""
+        return all(c["ok"] for c in self.check(pt, tol).values())
+
+    def near_binding(self, pt: Point) -> dict[tuple[str, str, str], float]:
+        """Slack of every side within ``BINDING_TOL`` of binding: ``{(name, label, side): slack}``."""
+        found: dict[tuple[str, str, str], float] = {}
+        if len(self.idx):
+            v = pt.w[self.idx]
+            lo, hi = self.lo, self.hi
+            for k in np.flatnonzero((hi - v <= BINDING_TOL) | (v - lo <= BINDING_TOL)):
+                p = self.owners[k]
+                if lo[k] == hi[k]:
+                    found[(p.name, p.label, "equal")] = float(abs(v[k] - hi[k]))
+                    continue
+                if hi[k] - v[k] <= BINDING_TOL:
+                    found[(p.name, p.label, "max")] = float(hi[k] - v[k])
+                if v[k] - lo[k] <= BINDING_TOL:
+                    found[(p.name, p.label, "min")] = float(v[k] - lo[k])
+        for p in self.rest:
+            for side, slack in slack_sides(p, pt):
+                if slack <= BINDING_TOL:
+                    found[(p.name, p.label, side)] = slack
+        return found
+
+    def binding_sides(self, pt: Point) -> tuple:
+        """Binding sides without shadow prices (as ``Allocation.binding`` reports them)."""
+        return tuple(
+            {"name": name, "label": label, "side": side, "shadow_price": None}
+            for name, label, side in self.near_binding(pt)
+        )
+
+    def binding(self, prog: Program, out: Outcome, pt: Point, *, scale: float = 1.0) -> tuple:
+        """Binding sides with their shadow prices (the solver's duals times ``scale``)."""
+        slack_of = {(label, side): v for (_, label, side), v in self.near_binding(pt).items()}
+        found = []
+        for i, tag in enumerate(prog.tags):
+            if tag is None:
+                continue
+            slack = slack_of.get((tag.label, tag.side))
+            if slack is None or slack > BINDING_TOL:
+                continue
+            price = None
+            if out.z is not None and i < len(out.z):
+                price = float(out.z[i]) * scale
+            found.append(
+                {"name": tag.name, "label": tag.label, "side": tag.side, "shadow_price": price}
+            )
+        return tuple(found)
+
+    def cleaned(self, pt: Point, tol: float = 1e-9) -> np.ndarray:
+        """The weights with tiny negatives (``|w| < tol``) set to zero, when that still verifies."""
+        w = pt.w
+        small = (w < 0) & (w > -tol)
+        if not small.any():
+            return w
+        cleaned = w.copy()
+        cleaned[small] = 0.0
+        if self.ok(Point(cleaned, pt.trades, pt.risk)):
+            return cleaned
+        return w
+
+
+def stationary(prog: Program, out: Outcome) -> bool:
+    """The cheap KKT check: the solver's pair satisfies ``Px + q + A'z = 0``.
+
+    Every solver of the chain returns duals ``z`` with this sign convention
+    (Clarabel, SCS: ``b - Ax in K``; OSQP: ``l <= Ax <= u``). It catches an
+    answer called optimal that is not, such as a huge feasible ``x`` returned
+    for an unbounded LP. Skipped when the solver gave no duals.
+    """
+    if out.x is None or out.z is None or len(out.z) != prog.A.shape[0]:
+        return True
+    px = prog.P @ out.x
+    atz = prog.A.T @ out.z
+    resid = float(np.abs(px + prog.q + atz).max(initial=0.0))
+    size = max(
+        float(np.abs(px).max(initial=0.0)),
+        float(np.abs(prog.q).max(initial=0.0)),
+        float(np.abs(atz).max(initial=0.0)),
+    )
+    tol = KKT_TOL if out.status == "optimal" else KKT_TOL_INACCURATE
+    return resid <= tol * (1.0 + size)

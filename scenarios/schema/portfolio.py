@@ -1,0 +1,166 @@
+"""``[portfolio]``, ``[[assets]]``, ``[policy]`` and ``[holdings]``: who the portfolio is and what it holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from optimizer.universe import Universe
+from scenarios.loader import Table, frozen_mapping, join
+from scenarios.schema.common import SHORTS, Names, by_asset, check_sum, listing
+
+_PORTFOLIO = ("name", "id", "value", "currency", "as_of")
+_ASSET = ("id", "name", "tags")
+_HOLDINGS = ("values", "quantities", "prices", "weights", "cash")
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Who the portfolio is.
+
+    ``value`` is the total in ``currency``: as given, or the holdings' total
+    (positions plus cash) when ``[portfolio]`` has no ``value``.
+    """
+
+    name: str
+    id: str
+    value: float
+    currency: str = "USD"
+    as_of: dt.date | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Holdings:
+    """The current portfolio.
+
+    ``values``: market value by asset (currency), every asset of the
+    universe (0 when not held). ``cash``: currency outside the assets.
+    ``quantities`` and ``prices``: as given (``values`` is their product when
+    quantities are given); ``prices`` names only the assets priced.
+    """
+
+    values: pd.Series
+    cash: float = 0.0
+    quantities: pd.Series | None = None
+    prices: pd.Series | None = None
+
+    @property
+    def total(self) -> float:
+        """Positions plus cash (currency)."""
+        return float(self.values.sum()) + self.cash
+
+    @property
+    def weights(self) -> pd.Series:
+        """Each asset's value over :attr:`total` (these sum to 1 only without cash)."""
+        return self.values / self.total
+
+
+def _slug(name: str) -> str:
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def read_portfolio(top: Table) -> dict[str, Any]:
+    if "portfolio" not in top:
+        raise top.error("portfolio", "missing (required): add a [portfolio] table with a name")
+    t = top.table("portfolio", _PORTFOLIO)
+    name = t.string("name")
+    pid = t.string("id", None)
+    if pid is None:
+        pid = _slug(name)
+        if not pid:
+            raise t.error("id", f"missing, and no id can be made from the name {name!r}: give one")
+    currency = t.string("currency", "USD")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise t.error(
+            "currency", f"expected a 3-letter ISO 4217 code such as 'USD', got {currency!r}"
+        )
+    return {
+        "name": name,
+        "id": pid,
+        "value": t.number("value", None, low=0, strict_low=True),
+        "currency": currency,
+        "as_of": t.date("as_of", None),
+    }
+
+
+def read_assets(top: Table) -> tuple[Universe, Mapping[str, str]]:
+    if "assets" not in top:
+        raise top.error("assets", "missing (required): add one [[assets]] table per asset")
+    tables = top.tables("assets", _ASSET)
+    if not tables:
+        raise top.error("assets", "is empty: add one [[assets]] table per asset")
+    ids: dict[str, int] = {}
+    names: dict[str, str] = {}
+    tags: dict[str, list[str]] = {}
+    for i, t in enumerate(tables):
+        aid = t.string("id")
+        if aid in ids:
+            raise t.error("id", f"duplicate asset id {aid!r} (also assets[{ids[aid]}])")
+        if aid == "default":
+            raise t.error("id", "'default' is reserved (cost tables use it): rename the asset")
+        ids[aid] = i
+        names[aid] = t.string("name", aid)
+        tags[aid] = t.strings("tags", [])
+    with top.r.wrap("assets"):
+        universe = Universe(assets=list(ids), tags=tags)
+    return universe, frozen_mapping(names)
+
+
+def read_policy(top: Table, names: Names, long_only: bool) -> pd.Series | None:
+    t = top.table("policy", ("weights",))
+    if t is None:
+        return None
+    named = by_asset(t, "weights", names, every=False)
+    if long_only and (named < 0).any():
+        bad = named.index[named < 0][0]
+        raise t.r.error(join(t.path("weights"), bad), f"negative weight {named[bad]:g}{SHORTS}")
+    check_sum(t, "weights", float(named.sum()), "policy weights")
+    return named.reindex(names.assets, fill_value=0.0).rename("policy")
+
+
+def read_holdings(
+    top: Table, names: Names, value: float | None, long_only: bool
+) -> Holdings | None:
+    t = top.table("holdings", _HOLDINGS)
+    if t is None:
+        return None
+    forms = [k for k in ("values", "quantities", "weights") if k in t]
+    if len(forms) != 1:
+        raise t.error(
+            None,
+            "give exactly one of values (currency by asset), quantities (with prices) or "
+            f"weights (with portfolio.value); got {', '.join(forms) or 'none'}",
+        )
+    form = forms[0]
+    cash = t.number("cash", 0.0, low=0.0 if long_only else None, hint=SHORTS if long_only else "")
+    prices = by_asset(t, "prices", names, every=False, default=None, low=0, strict_low=True)
+    quantities = None
+    if form == "values":
+        values = by_asset(t, "values", names, every=False)
+    elif form == "quantities":
+        quantities = by_asset(t, "quantities", names, every=False)
+        unpriced = [a for a in quantities.index if prices is None or a not in prices.index]
+        if unpriced:
+            raise t.error("prices", f"missing for {listing(unpriced)}: quantities need prices")
+        values = quantities * prices.reindex(quantities.index)
+    else:
+        if value is None:
+            raise t.error("weights", "needs portfolio.value to turn weights into values")
+        weights = by_asset(t, "weights", names, every=False)
+        check_sum(t, "weights", float(weights.sum()) + cash / value, "holdings weights plus cash")
+        values = weights * value
+    if long_only and (values < 0).any():
+        bad = values.index[values < 0][0]
+        raise t.r.error(join(t.path(form), bad), f"negative holding {values[bad]:g}{SHORTS}")
+    full = values.reindex(names.assets, fill_value=0.0).rename("value")
+    holdings = Holdings(values=full, cash=cash, quantities=quantities, prices=prices)
+    if not holdings.total > 0:
+        raise t.error(form, f"the holdings total {holdings.total:g}: must be positive")
+    return holdings
