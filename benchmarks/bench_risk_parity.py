@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.accuracy import rc_spread
-from benchmarks.datasets import lw_inputs, tiny_inputs
+from benchmarks.datasets import lw_inputs, new_content, tiny_inputs
 from benchmarks.harness import (
     Config,
     Goal,
@@ -65,7 +65,7 @@ def run(cfg: Config) -> Outcome:
     ours = Side(
         "risk_parity(cov)",
         risk_parity,
-        setup=lambda: (cov.copy(),),
+        setup=lambda: (new_content(cov),),  # new content each run: the cold cost
         warmup=lambda: risk_parity(small_cov.copy()),
     )
     skf = Side("skfolio RiskBudgeting(VARIANCE)", None, missing=peer_problem(SKFOLIO))

@@ -230,12 +230,8 @@ def min_cvar(
     if mu is None:
         mu_series = pd.Series(values.mean(axis=0) * ppy, index=assets, name="mu")
     else:
-        if isinstance(mu, Mapping) and not isinstance(mu, pd.Series):
-            try:
-                mu = pd.Series(dict(mu), dtype=float)
-            except (TypeError, ValueError):
-                raise InputError("mu must map asset -> number") from None
-        mu_series = pd.Series(vector(mu, assets, what="mu"), index=assets, name="mu")
+        mu_v = vector(mu, assets, what="mu", against="scenario_returns")
+        mu_series = pd.Series(mu_v, index=assets, name="mu")
     extra = []
     if target_return is not None:
         target = _number(target_return, "target_return")

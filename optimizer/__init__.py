@@ -7,12 +7,14 @@ This package imports neither ``models`` nor ``scenarios``.
 
 from optimizer import constraints
 from optimizer.allocation import Allocation, Frontier
+from optimizer.compiled import Compiled
 from optimizer.errors import InfeasibleError, InputError, SolverError, TrimtabError
 from optimizer.riskmodel import FactorCovariance
 from optimizer.universe import Universe
 
 __all__ = [
     "Allocation",
+    "Compiled",
     "FactorCovariance",
     "Frontier",
     "InfeasibleError",

@@ -16,6 +16,8 @@ covariance's labels and values and by the constraint values, bounded in bytes.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import threading
 import time
 from collections import OrderedDict
@@ -135,7 +137,18 @@ class Compiled:
         """Solve with this data (``mu``, ``target_return``, ... as the objective needs)."""
         if self.model is None:
             raise InputError("this compiled problem has no model to solve; use run()")
-        return self.model(self, **{**self.fixed, **data})
+        data = {**self.fixed, **data}
+        params = list(inspect.signature(self.model).parameters.values())[1:]
+        known = [p.name for p in params]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise InputError(
+                f"{self.objective} takes {', '.join(known)}; unknown: {', '.join(unknown)}"
+            )
+        missing = [p.name for p in params if p.default is p.empty and p.name not in data]
+        if missing:
+            raise InputError(f"{self.objective} needs {', '.join(missing)} to solve")
+        return self.model(self, **data)
 
     def program(self, objective: Objective, pieces: Sequence[Piece], mu) -> tuple:
         """The program of this objective and these pieces, compiled once, with its workspaces."""
@@ -218,13 +231,14 @@ class Compiled:
         amounts = soft.relaxation(pieces, base, n=self.n, risk=self.risk)
         widened = soft.widen(pieces, amounts)
         try:
-            relaxed = soft.report(pieces, amounts)
-            return self._solve(objective, mu, widened, Checker(widened), notes, relaxed)
+            alloc = self._solve(objective, mu, widened, Checker(widened), notes, ())
         except _Infeasible as exc:
             raise SolverError(
                 "the soft constraints were relaxed, but the relaxed problem could not be solved",
                 exc.attempts,
             ) from None
+        at = Point(alloc.weights.to_numpy(), risk=self.risk)
+        return dataclasses.replace(alloc, relaxed=soft.report(pieces, amounts, at))
 
     def _solve(self, objective, mu, pieces, checker, notes, relaxed) -> Allocation:
         t0 = time.perf_counter()

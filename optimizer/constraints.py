@@ -159,14 +159,16 @@ def _fmt_assets(assets: Sequence[str]) -> str:
 
 def _content(value) -> object:
     """A hashable stand-in for a constraint field (Series and frames by content)."""
-    if isinstance(value, pd.Series):
-        return ("series", tuple(map(str, value.index)), value.to_numpy(dtype=float).tobytes())
-    if isinstance(value, pd.DataFrame):
+    if isinstance(value, pd.Series):  # a mapping asset -> number: its order is not content
+        ordered = value.sort_index()
+        return ("series", tuple(map(str, ordered.index)), ordered.to_numpy(dtype=float).tobytes())
+    if isinstance(value, pd.DataFrame):  # rows in order, columns (assets) by name
+        ordered = value.sort_index(axis=1)
         return (
             "frame",
-            tuple(map(str, value.index)),
-            tuple(map(str, value.columns)),
-            value.to_numpy(dtype=float).tobytes(),
+            tuple(map(str, ordered.index)),
+            tuple(map(str, ordered.columns)),
+            ordered.to_numpy(dtype=float).tobytes(),
         )
     if isinstance(value, np.ndarray):
         return ("array", value.shape, value.tobytes())
@@ -532,7 +534,11 @@ class LinearConstraint(_Value):
                 f"constraint {self.name!r}: coefficients must be a mapping or DataFrame"
             )
         try:
-            coef = coef.astype(float).copy()
+            values = np.array(coef.to_numpy(dtype=float))  # a copy of our own, read-only
+            values.setflags(write=False)
+            coef = pd.DataFrame(
+                values, index=coef.index.copy(), columns=coef.columns.astype(str), copy=False
+            )
         except (TypeError, ValueError):
             raise InputError(f"constraint {self.name!r}: coefficients must be numbers") from None
         object.__setattr__(self, "coefficients", coef)

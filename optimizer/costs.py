@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -82,7 +82,36 @@ def _rate_vector(rate: Rate | None, assets: pd.Index, universe: Universe | None,
     return out
 
 
-@dataclass(frozen=True)
+def _frozen_rates(value, what: str):
+    """A mapping or Series of rates as a read-only Series copy keyed by str; others unchanged.
+
+    Numbers (and invalid values, which :meth:`CostModel.resolve` reports with
+    the asset at fault) are kept as given.
+    """
+    if not isinstance(value, Mapping | pd.Series):
+        return value
+    try:
+        series = pd.Series(dict(value.items()), dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"CostModel {what} must map asset ids or tags to numbers, got {value!r}"
+        ) from None
+    data = np.array(series.to_numpy(dtype=float))  # a copy of our own
+    data.setflags(write=False)
+    return pd.Series(data, index=pd.Index(series.index.astype(str)), copy=False)
+
+
+def _content(value) -> object:
+    """A hashable stand-in for a field: a Series by its labels and values."""
+    if isinstance(value, pd.Series):  # a mapping: its order does not matter
+        value = value.sort_index()
+        return ("series", tuple(value.index), value.to_numpy(dtype=float).tobytes())
+    if isinstance(value, bool):  # True == 1, but a rate of True is refused, a rate of 1 is not
+        return ("bool", value)
+    return value
+
+
+@dataclass(frozen=True, eq=False)
 class CostModel:
     """Transaction costs of a rebalance.
 
@@ -105,6 +134,13 @@ class CostModel:
         Daily return volatility (decimal) for the impact term; by default taken
         from the covariance as ``sqrt(C_ii / 252)``.
 
+    Notes
+    -----
+    A cost model is a value: mappings and Series are held as read-only copies
+    (editing the caller's object afterwards changes nothing), and two models
+    of equal content compare equal and hash alike, so that compiled
+    rebalances can be looked up by content.
+
     Examples
     --------
     >>> CostModel(bps=10, fixed=25.0)
@@ -120,6 +156,8 @@ class CostModel:
     daily_volatility: Mapping[str, float] | pd.Series | None = None
 
     def __post_init__(self) -> None:
+        for what in ("bps", "buy_bps", "sell_bps", "adv", "daily_volatility"):
+            object.__setattr__(self, what, _frozen_rates(getattr(self, what), what))
         for what in ("fixed", "impact"):
             v = getattr(self, what)
             if (
@@ -131,6 +169,29 @@ class CostModel:
                 raise InputError(f"CostModel {what} must be a non-negative number, got {v!r}")
         if self.impact > 0 and self.adv is None:
             raise InputError("CostModel impact needs adv= (average daily traded value per asset)")
+
+    def _content_key(self) -> tuple:
+        # computed once: every field is immutable (numbers, strings, read-only Series)
+        key = self.__dict__.get("_key")
+        if key is None:
+            key = tuple(_content(getattr(self, f.name)) for f in fields(self))
+            object.__setattr__(self, "_key", key)
+        return key
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self is other or self._content_key() == other._content_key()
+
+    def __hash__(self) -> int:
+        return hash(self._content_key())
+
+    def __getstate__(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():  # read-only copies again (pickle drops the flag)
+            object.__setattr__(self, name, _frozen_rates(value, name))
 
     def resolve(
         self, assets: pd.Index, universe: Universe | None, cov_diag: np.ndarray | None
@@ -168,7 +229,7 @@ def _positive(values, assets: pd.Index, what: str) -> np.ndarray:
     return v
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResolvedCosts:
     """Cost vectors in the optimizer's units.
 
@@ -186,7 +247,9 @@ class ResolvedCosts:
     def breakdown(self, trades: np.ndarray, tol: float = 1e-9) -> dict[str, np.ndarray]:
         """Cost of each trade (currency) by component: proportional, impact, fixed."""
         t = np.asarray(trades, dtype=float)
-        prop = self.buy * np.clip(t, 0, None) + self.sell * np.clip(-t, 0, None)
-        imp = self.impact * np.abs(t) ** 1.5
-        fixed = np.where(np.abs(t) > tol, self.fixed, 0.0)
+        bought = np.maximum(t, 0.0)
+        size = np.abs(t)
+        prop = self.buy * bought + self.sell * (bought - t)
+        imp = self.impact * size * np.sqrt(size)
+        fixed = np.where(size > tol, self.fixed, 0.0)
         return {"proportional": prop, "impact": imp, "fixed": fixed}

@@ -29,14 +29,15 @@ from collections.abc import Callable, Sequence
 
 from optimizer import diagnosis
 from optimizer.errors import SolverError
-from optimizer.pieces import Piece
+from optimizer.pieces import Piece, Point, violation
 from optimizer.program import Builder
 from optimizer.solvers import run_solver
 
-#: A level's least total relaxation is held to within this (absolute plus relative).
+#: A level's least total relaxation is held to within this, relative; a level whose least
+#: total is below ``AMOUNT_TOL`` is held to zero (it gave nothing).
 LEVEL_TOL = 1e-9
-#: Amounts below this are reported as no relaxation.
-AMOUNT_TOL = 1e-9
+#: Relaxations below this (in the constraint's own units) count as none.
+AMOUNT_TOL = 1e-8
 
 
 def has_soft(pieces: Sequence[Piece]) -> bool:
@@ -95,7 +96,7 @@ def relaxation(
                 [out.attempt()],
             )
         total = float(sum(max(out.x[col[nm]], 0.0) for nm in names_at[lvl]))
-        held.append((names_at[lvl], total + LEVEL_TOL * (1.0 + total)))
+        held.append((names_at[lvl], 0.0 if total <= AMOUNT_TOL else total * (1.0 + LEVEL_TOL)))
         x = out.x
     return {nm: float(x[col[nm]]) for nm in every if x[col[nm]] > AMOUNT_TOL}
 
@@ -111,8 +112,21 @@ def widen(pieces: Sequence[Piece], amounts: dict[str, float]) -> list[Piece]:
     return [p.widened(amounts[p.name]) if p.name in amounts else p for p in pieces]
 
 
-def report(pieces: Sequence[Piece], amounts: dict[str, float]) -> tuple[dict, ...]:
-    """``relaxed`` entries ``{"name", "priority", "amount"}``, highest priority number first."""
+def report(pieces: Sequence[Piece], amounts: dict[str, float], at: Point) -> tuple[dict, ...]:
+    """``relaxed`` entries ``{"name", "priority", "amount"}``, highest priority number first.
+
+    ``amount`` is how far the answer ``at`` goes past the constraint's original
+    limits (its own units): at most the relaxation allowed, and a constraint
+    the answer ends up keeping after all is not listed.
+    """
     priority = {p.name: p.priority for p in pieces}
-    out = [{"name": nm, "priority": priority[nm], "amount": amt} for nm, amt in amounts.items()]
+    realized: dict[str, float] = {}
+    for p in pieces:
+        if p.name in amounts:
+            realized[p.name] = max(realized.get(p.name, 0.0), violation(p, at)[0])
+    out = [
+        {"name": nm, "priority": priority[nm], "amount": amt}
+        for nm, amt in realized.items()
+        if amt > AMOUNT_TOL
+    ]
     return tuple(sorted(out, key=lambda d: (-d["priority"], d["name"])))

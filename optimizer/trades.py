@@ -8,8 +8,10 @@ The orders schema ``trimtab.orders/1`` (JSON; the same rows as CSV):
 contribution), ``targets`` (asset -> target weight, decimals), ``orders``: one
 per traded asset with ``asset``, ``side`` ("buy" or "sell"), ``quantity``
 (units, positive; null without prices), ``notional`` (currency, positive),
-``price`` (null without prices), ``est_cost`` (currency), and ``totals``
-(``notional_buy``, ``notional_sell``, ``est_cost``).
+``price`` (null without prices), ``est_cost`` (currency), ``totals``
+(``notional_buy``, ``notional_sell``, ``est_cost``), and ``relaxed`` (the soft
+constraints that had to give, each ``name``, ``priority`` and ``amount``;
+empty when none did).
 """
 
 from __future__ import annotations
@@ -60,6 +62,14 @@ class RebalancePlan:
         by rounding to whole lots (non-negative).
     status, solver, attempts, notes, timings
         How it was solved.
+    checks : dict
+        Verification of the final trades (after rounding to lots) against every
+        constraint by name: ``{name: {"ok", "max_violation"[, "worst"]}}``, the
+        trade limits (``"turnover cap"``, ``"participation limit"``) included.
+    relaxed : tuple of dict
+        Soft constraints that had to give, each ``{"name", "priority",
+        "amount"}`` (amount in the constraint's own units), highest priority
+        number first; empty when every constraint held as given.
     """
 
     trades: pd.DataFrame
@@ -85,6 +95,7 @@ class RebalancePlan:
     as_of: str | None = None
     portfolio_id: str | None = None
     currency: str | None = None
+    relaxed: tuple = ()
 
     def to_orders(self) -> dict[str, Any]:
         """The orders as a JSON-ready dict (schema ``trimtab.orders/1``)."""
@@ -118,6 +129,7 @@ class RebalancePlan:
                     "notional_sell": float(sells),
                     "est_cost": float(self.total_cost),
                 },
+                "relaxed": [dict(r) for r in self.relaxed],
             }
         )
 
@@ -156,6 +168,7 @@ class RebalancePlan:
                 "attempts": list(self.attempts),
                 "notes": list(self.notes),
                 "checks": self.checks,
+                "relaxed": list(self.relaxed),
                 "timings": self.timings,
             }
         )

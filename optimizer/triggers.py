@@ -140,7 +140,9 @@ class _BandMap(dict):
         return (_BandMap, (dict(self),))
 
 
-def _schedule(every: Any, months: Any, owner: str, default_every: int) -> tuple[int | None, int | None]:
+def _schedule(
+    every: Any, months: Any, owner: str, default_every: int
+) -> tuple[int | None, int | None]:
     """Validated ``(every, months)``: exactly one is set (``every`` by default)."""
     if every is not None and months is not None:
         raise InputError(f"{owner}: give every (periods) or months (calendar months), not both")
@@ -316,13 +318,23 @@ class _Banded:
             raise InputError(f"{kind} band missing for {', '.join(missing)}")
         return out.to_numpy()
 
+    def decide(
+        self, weights: np.ndarray, target: np.ndarray, bands: np.ndarray | None = None
+    ) -> bool:
+        """True when some asset drifts beyond its band (arrays aligned by asset, shape (n,)).
+
+        ``bands`` comes from :meth:`bands` (computed once per asset list); without
+        it a single band is spread over the assets.
+        """
+        if bands is None:
+            bands = self.bands(pd.RangeIndex(len(weights)))
+        return bool(self.breached(weights, target, bands).any())
+
     def breached(self, weights: np.ndarray, target: np.ndarray, bands: np.ndarray) -> np.ndarray:
         """Which assets drift beyond their band (arrays aligned by asset, shape (n,))."""
         return drift_size(weights, target, relative=self.relative) > bands + _BAND_TOL
 
-    def drifted(
-        self, weights: Any, target: Any, *, universe: Universe | None = None
-    ) -> Decision:
+    def drifted(self, weights: Any, target: Any, *, universe: Universe | None = None) -> Decision:
         """The band condition alone, explained: every asset over its band, or the largest drift."""
         assets, w, t = _aligned(weights, target)
         if not len(assets):
@@ -490,12 +502,6 @@ class Threshold(_Banded):
         """Always True."""
         return True
 
-    def decide(self, weights: np.ndarray, target: np.ndarray, bands: np.ndarray | None) -> bool:
-        """True when some asset drifts beyond its band (``bands`` from :meth:`bands`)."""
-        if bands is None:
-            bands = self.bands(pd.RangeIndex(len(weights)))
-        return bool(self.breached(weights, target, bands).any())
-
     def check(
         self,
         weights: Any,
@@ -559,12 +565,6 @@ class Hybrid(_Scheduled, _Banded):
         if self.name is None:
             when = f"{every}" if months is None else f"{months} months"
             object.__setattr__(self, "name", f"hybrid every {when}, band {self.band}")
-
-    def decide(self, weights: np.ndarray, target: np.ndarray, bands: np.ndarray | None) -> bool:
-        """At a review: True when some asset drifts beyond its band."""
-        if bands is None:
-            bands = self.bands(pd.RangeIndex(len(weights)))
-        return bool(self.breached(weights, target, bands).any())
 
     def check(
         self,

@@ -11,6 +11,28 @@ import pandas as pd
 from optimizer.errors import InputError
 
 
+class Tags(Mapping):
+    """A read-only mapping asset id -> tuple of tags (a value: equal and hashable by content)."""
+
+    def __init__(self, items: Mapping[str, tuple[str, ...]]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._items.items())))
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+
 def _suggest(word: str, options: Iterable[str]) -> str:
     close = get_close_matches(str(word), [str(o) for o in options], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -63,11 +85,11 @@ class Universe:
                 asset_tags = [asset_tags]
             clean[str(asset)] = tuple(dict.fromkeys(str(t) for t in asset_tags))
         object.__setattr__(self, "assets", ids)
-        object.__setattr__(self, "tags", clean)
+        object.__setattr__(self, "tags", Tags(clean))
 
     def __hash__(self) -> int:
         # a value: equal universes (same ids, same tags) hash alike
-        return hash((self.assets, tuple(sorted(self.tags.items()))))
+        return hash((self.assets, self.tags))
 
     @property
     def index(self) -> pd.Index:

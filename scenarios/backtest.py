@@ -6,7 +6,9 @@ are applied, then the policy decides whether to trade; trades happen at that
 date's close and earn the next period's returns. The allocation callable sees
 only the history up to and including the decision date (no look-ahead), and
 the cost-aware rebalance optimizer (:func:`optimizer.rebalance.rebalance`)
-makes the trades.
+makes the trades. The policies ``BuyAndHold``, ``Calendar``, ``Threshold`` and
+``Hybrid`` are the triggers of :mod:`optimizer.triggers`, the same objects
+that decide a scenario's rebalance.
 """
 
 from __future__ import annotations

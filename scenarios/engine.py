@@ -13,7 +13,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,10 @@ from models.black_litterman import black_litterman
 from models.cvar import min_cvar
 from models.estimates import Estimates
 from models.expected_returns import equilibrium
-from models.risk import portfolio_return, portfolio_volatility, risk_contributions
 from models.risk_parity import risk_parity
 from optimizer.allocation import Allocation, Frontier
+from optimizer.compiled import Compiled
 from optimizer.constraints import ExposureLimit
-from optimizer.core import resolved, risk_model, verify
 from optimizer.errors import InputError
 from optimizer.rebalance import rebalance
 from optimizer.trades import RebalancePlan, drift
@@ -174,8 +173,8 @@ def relaxations(res: RunResult | None) -> list[dict[str, Any]]:
     ]
 
 
-def allocation_of(weights: pd.Series, est: Estimates, **fields_: Any) -> Allocation:
-    """An :class:`~optimizer.Allocation` of given weights, its analytics from the estimates.
+def allocation_of(weights: pd.Series, est: Estimates, scn: Scenario, **fields: Any) -> Allocation:
+    """An :class:`~optimizer.Allocation` of given weights (no optimization).
 
     Parameters
     ----------
@@ -183,40 +182,28 @@ def allocation_of(weights: pd.Series, est: Estimates, **fields_: Any) -> Allocat
         Weights by asset (decimals); assets of the estimates missing here weigh 0.
     est : Estimates
         ``mu`` (annualized decimals) and ``cov`` (annualized decimals squared).
-    **fields_
-        The Allocation's other fields (``status``, ``solver``, ``checks``, ...).
-        ``relaxed`` is kept only when :class:`~optimizer.Allocation` has that field.
+    scn : Scenario
+        Its constraints and universe, which the weights are checked against
+        (unless ``checks`` is given).
+    **fields
+        The Allocation's other fields (``status``, ``solver``, ``relaxed``, ...).
 
     Returns
     -------
     Allocation
-        Expected return ``w' mu``, volatility ``sqrt(w' C w)`` and Euler risk
-        contributions (zeros for a portfolio without risk), through
-        :mod:`models.risk`.
+        Expected return ``w' mu``, volatility ``sqrt(w' C w)``, Euler risk
+        contributions and a check of every constraint by name, as
+        :meth:`optimizer.Compiled.allocation` makes them.
     """
-    w = weights.reindex(est.cov.index).fillna(0.0).astype(float).rename("weight")
-    vol = portfolio_volatility(w, est.cov)
-    rc = risk_contributions(w, est.cov) if vol > 0 else pd.Series(0.0, index=w.index)
-    if "relaxed" in fields_ and "relaxed" not in {f.name for f in fields(Allocation)}:
-        fields_.pop("relaxed")  # an Allocation from before soft constraints
-    return Allocation(
-        weights=w,
-        expected_return=portfolio_return(w, est.mu),
-        volatility=vol,
-        risk_contributions=rc.rename("risk_contribution"),
-        **fields_,
-    )
+    problem = Compiled(est.cov, constraints=list(scn.constraints), universe=scn.universe)
+    w = weights.reindex(problem.assets).fillna(0.0).to_numpy(dtype=float)
+    mu = est.mu.reindex(problem.assets).to_numpy(dtype=float)
+    return problem.allocation(w, mu, **fields)
 
 
 def evaluate(weights: pd.Series, est: Estimates, scn: Scenario, *, status: str) -> Allocation:
     """Analytics and constraint checks of given weights (no optimization)."""
-    rm = risk_model(est.cov)
-    w = weights.reindex(rm.assets).fillna(0.0).to_numpy(dtype=float)
-    cset = resolved(list(scn.constraints), rm.assets, scn.universe)
-    checks = verify(list(cset.pieces), w, rm)
-    return allocation_of(
-        pd.Series(w, index=rm.assets), est, status=status, solver="none", checks=checks
-    )
+    return allocation_of(weights, est, scn, status=status, solver="none")
 
 
 def allocate(scn: Scenario, est: Estimates) -> Allocation:
@@ -304,6 +291,7 @@ def closest_feasible(target: pd.Series, est: Estimates, scn: Scenario) -> Alloca
     return allocation_of(
         plan.weights_after,
         est,
+        scn,
         status=plan.status,
         solver=plan.solver,
         attempts=tuple(plan.attempts),

@@ -9,6 +9,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.universe import Universe
 
@@ -494,31 +495,12 @@ def correlation_stress(
     target = _scalar("target_correlation", target_correlation, -1.0, 1.0)
     alpha = _scalar("alpha", alpha, 0.0, 1.0, open_ends=True)
     horizon = _scalar("horizon", horizon, 0.0, np.inf, open_ends=True)
-    if not isinstance(cov, pd.DataFrame):
-        raise InputError("cov must be a pandas DataFrame labelled by asset on both axes")
-    if (
-        cov.index.has_duplicates
-        or set(cov.index) != set(cov.columns)
-        or len(cov.columns) != len(cov.index)
-    ):
-        raise InputError("cov must be square with the same unique asset labels on both axes")
-    missing = [str(a) for a in w.index if a not in cov.index]
+    # the rules of optimizer.validation, but for semidefiniteness: the blend is repaired below
+    labels, c = validation.covariance_values(cov, psd=False)
+    missing = [str(a) for a in w.index if a not in labels]
     if missing:
         raise InputError(f"cov has no row for asset(s): {', '.join(missing)}")
-    try:
-        c = cov.loc[:, cov.index].to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise InputError("cov must be numeric") from None
-    if not np.isfinite(c).all():
-        raise InputError("cov has NaN or infinite entries")
-    scale = max(1.0, float(np.abs(c).max(initial=0.0)))
-    if np.abs(c - c.T).max(initial=0.0) > 1e-8 * scale:
-        raise InputError("cov is not symmetric")
-    c = (c + c.T) / 2.0
     var = np.diag(c)
-    if (var < 0).any():
-        neg = [str(a) for a, v in zip(cov.index, var, strict=True) if v < 0]
-        raise InputError(f"cov has negative variance for asset(s): {', '.join(neg)}")
 
     mu_p = 0.0
     if mu is not None:
@@ -540,7 +522,7 @@ def correlation_stress(
     stressed[np.ix_(live, live)] = sub
     new_cov = stressed * np.outer(sd, sd)
 
-    wv = w.reindex(cov.index, fill_value=0.0).to_numpy()
+    wv = w.reindex(labels, fill_value=0.0).to_numpy()
     vol_before = float(np.sqrt(max(wv @ c @ wv, 0.0)))
     vol_after = float(np.sqrt(max(wv @ new_cov @ wv, 0.0)))
     z = NormalDist().inv_cdf(alpha)
@@ -548,7 +530,6 @@ def correlation_stress(
     def loss(vol: float) -> float:
         return float(z * vol * np.sqrt(horizon) - mu_p * horizon)
 
-    labels = cov.index
     return CorrelationStress(
         name=name,
         intensity=intensity,

@@ -1,23 +1,35 @@
 """Clarabel (interior point, every cone) with owned, re-usable workspaces.
 
 Setting a Clarabel solver up (equilibration, symbolic factorisation of the KKT
-system) is about a third of a small solve. Programs that share their matrices
-and cones and differ only in ``q`` and ``b`` (a batch of accounts, new expected
-returns, a sweep of targets) can keep one solver and pass the new vectors with
-``DefaultSolver.update(q=..., b=...)``. Such a solver is owned by a
-:class:`ClarabelWorkspace` (one thread at a time) or handed out by a
+system) is a fifth to a third of a small solve. Programs that share their
+matrices and cones (a sweep of target returns, a batch of accounts) can keep
+one solver and pass new data with ``DefaultSolver.update``. Such a solver is
+owned by a :class:`ClarabelWorkspace` (one thread at a time) or handed out by a
 :class:`WorkspacePool` (any number of threads); nothing is cached at module
 level.
 
-Every solver, fresh or re-used, is set up the same way: from ``P``, ``A`` and
-the cones with ``q = 0`` and ``b = 0``, then given the program's ``q`` and
-``b`` by ``update`` before each solve. Clarabel's Ruiz equilibration of ``P``
-and ``A`` does not depend on ``q`` or ``b``, but its cost scaling does (it
-divides by ``max(|q|_inf, mean column norm of P)``) and ``update`` keeps the
-scaling of the set-up data. Setting up with ``q = 0`` makes the scaling a
-function of ``P`` and ``A`` only, so a re-used solver returns the same iterates,
-bit for bit, as a fresh one (set up with the program's own ``q``, the two
-differ by up to about 1e-7 at tolerance 1e-9).
+An answer never depends on what a solver solved before. Clarabel's Ruiz
+equilibration of ``P`` and ``A`` does not depend on ``q`` or ``b``, but its cost
+scaling does depend on ``q`` (it divides ``P`` and ``q`` by
+``max(|q|_inf, mean column norm of P)`` unless either is zero) and ``update``
+keeps the scaling of the set-up data: a solver set up with one ``q`` and
+updated to another returns an answer that differs from a fresh solver's by up
+to about 1e-7 at tolerance 1e-9. So every solve, fresh or re-used, follows one
+recipe:
+
+* the solver is set up from ``P``, ``A``, the cones and ``q`` (``q = 0`` when
+  ``P = 0``: no cost scaling then, whatever ``q``) with ``b = 0``;
+* before each solve ``b`` (and, when ``P = 0``, ``q``) is passed by ``update``,
+  never at set-up: Clarabel scales set-up data at every Ruiz iteration and
+  updated data once, and the two roundings differ (by up to 1e-8 in the answer
+  of an ill-conditioned conic program);
+* a kept solver is re-used when its set-up ``q`` is the program's ``q`` (or
+  ``P = 0``); otherwise the workspace sets a new one up.
+
+The scaled data, and therefore every iterate, are then the same bit for bit
+whether the solver is new or re-used. A change of ``b`` (targets, bounds,
+holdings) re-uses the solver; a change of ``q`` re-uses it for LPs and sets a
+new one up for QPs and conic programs with ``P != 0``.
 """
 
 from __future__ import annotations
@@ -159,10 +171,13 @@ class _Structure:
     P_upper: sp.csc_matrix
     A: sp.csc_matrix
     cones: tuple[tuple[str, int, float], ...]
+    p_is_zero: bool  # an LP: Clarabel does no cost scaling, so q never enters the set-up
 
     @classmethod
     def of(cls, prog: Program) -> _Structure:
-        return cls(prog.P_upper, prog.A, tuple(tuple(c) for c in prog.cones))
+        P = prog.P_upper
+        cones = tuple(tuple(c) for c in prog.cones)
+        return cls(P, prog.A, cones, not np.any(P.data))
 
     def matches(self, prog: Program) -> bool:
         return (
@@ -177,9 +192,11 @@ class ClarabelWorkspace:
     """One Clarabel solver for one program structure, re-used across solves.
 
     The solver (and Clarabel's cone objects) is built on the first :meth:`solve`
-    and re-used by every later one, which only passes the new ``q`` and ``b``.
-    A workspace is used by one thread at a time; share a :class:`WorkspacePool`
-    between threads instead.
+    and re-used by later ones, which pass the new ``b`` (and ``q``) by
+    ``update``; when ``P != 0`` a new ``q`` sets a new solver up (see the module
+    docstring: the answer must not depend on the solver's history). A workspace
+    is used by one thread at a time; share a :class:`WorkspacePool` between
+    threads instead.
 
     Parameters
     ----------
@@ -202,8 +219,11 @@ class ClarabelWorkspace:
         self._structure = structure
         self.tol = float(tol)
         self._solver: Any = None
+        self._q_setup: np.ndarray | None = None
         #: Number of solves run by this workspace.
         self.solves = 0
+        #: Number of Clarabel solvers it has set up (a new one for each new ``q`` when P != 0).
+        self.setups = 0
 
     @classmethod
     def _of_structure(cls, structure: _Structure, tol: float) -> ClarabelWorkspace:
@@ -215,33 +235,34 @@ class ClarabelWorkspace:
         """True when ``prog`` has this workspace's ``P``, ``A`` and cones (same object or equal)."""
         return self._structure.matches(prog)
 
-    def _setup(self) -> Any:
+    def _setup(self, q: np.ndarray) -> None:
+        """Set a new solver up with linear objective ``q`` (and ``b = 0``)."""
         import clarabel
 
         st = self._structure
-        m, n = st.A.shape
+        m = st.A.shape[0]
         cones = clarabel_cones(list(st.cones))
-        solver = clarabel.DefaultSolver(
-            st.P_upper, np.zeros(n), st.A, np.zeros(m), cones, settings(self.tol)
-        )
+        solver = clarabel.DefaultSolver(st.P_upper, q, st.A, np.zeros(m), cones, settings(self.tol))
         if not solver.is_data_update_allowed():
             raise RuntimeError("Clarabel does not allow data updates with these settings")
-        return solver
+        self._solver, self._q_setup = solver, q
+        self.setups += 1
 
     def solve(self, prog: Program) -> Outcome:
-        """Solve ``prog``, which has this workspace's structure, with the kept solver.
+        """Solve ``prog``, which has this workspace's structure, re-using the kept solver.
 
         Parameters
         ----------
         prog : Program
             A program whose ``P``, ``A`` and cones match the template's (see
-            :meth:`matches`); only its ``q`` and ``b`` are passed to the solver.
+            :meth:`matches`).
 
         Returns
         -------
         Outcome
-            From ``CLARABEL``, exactly as a fresh solver would give it. Solver
-            exceptions propagate (:func:`optimizer.solvers.run_solver` records them).
+            From ``CLARABEL``, the same (bit for bit) as a fresh workspace gives for
+            ``prog``. Solver exceptions propagate (:func:`optimizer.solvers.run_solver`
+            records them).
 
         Raises
         ------
@@ -250,12 +271,22 @@ class ClarabelWorkspace:
         """
         if not self.matches(prog):
             raise ValueError("the program's P, A or cones differ from the workspace's template")
+        return self._run(prog)
+
+    def _run(self, prog: Program) -> Outcome:
+        """:meth:`solve` without the structure check (``prog`` is known to match)."""
         start = time.perf_counter()
-        if self._solver is None:
-            self._solver = self._setup()
-        q = np.ascontiguousarray(prog.q, dtype=float)
+        q = np.array(prog.q, dtype=float)  # a copy: kept as the set-up q
         b = np.minimum(np.ascontiguousarray(prog.b, dtype=float), INF_BOUND)
-        self._solver.update(q=q, b=b)
+        if self._structure.p_is_zero:
+            # no cost scaling without P: one solver serves every q
+            if self._solver is None:
+                self._setup(np.zeros_like(q))
+            self._solver.update(q=q, b=b)
+        else:
+            if self._solver is None or not np.array_equal(q, self._q_setup):
+                self._setup(q)
+            self._solver.update(b=b)
         sol = self._solver.solve()
         self.solves += 1
         return outcome(sol, time.perf_counter() - start)
@@ -383,4 +414,4 @@ def solve(
     """
     if workspace is not None and workspace.tol == tol and workspace.matches(prog):
         return workspace.solve(prog)
-    return ClarabelWorkspace(prog, tol).solve(prog)
+    return ClarabelWorkspace(prog, tol)._run(prog)  # its own template: no check needed

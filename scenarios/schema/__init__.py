@@ -39,9 +39,25 @@ brackets)::
                             [[model.views]] (black_litterman), budgets? (risk_parity),
                             alpha? [0.95] and target_return? (min_cvar)
     [policy]                weights (by asset; sum to 1; assets not named are 0)
-    [constraints]           long_only? [true], bounds?, [[constraints.group|band|exposure|
-                            tracking_error|turnover|leverage|linear]]
-    [tactical]              indicators, band, offset (by tag, sums to 1), [[tactical.rules]]
+    [constraints]           long_only? [true], bounds? { min?, max?, <asset id> = { min?,
+                            max? } }, and arrays of tables:
+      [[constraints.group]]           name, tag | assets, min?, max?
+      [[constraints.band]]            name?, tag?, width (a number, or by asset),
+                                      reference? ["policy"]
+      [[constraints.exposure]]        name, scores (by asset, every asset), min?, max?
+      [[constraints.tracking_error]]  name?, max, benchmark? ["policy"]
+      [[constraints.turnover]]        name?, max (two-way; needs [holdings])
+      [[constraints.leverage]]        name?, max (gross exposure)
+      [[constraints.linear]]          name, coefficients (by asset), lower?, upper?
+      priority:             every table above, and bounds, takes priority? [absent: hard]:
+                            an integer >= 1 makes the constraint soft, 1 the most
+                            important; when not all can hold, the highest number is given
+                            up first, by the least amount (then the next)
+    [tactical]              indicators (name -> number), band, offset (by tag, sums to 1),
+                            [[tactical.rules]] { name, when, equity }: ``when`` compares
+                            (< <= > >= == !=) arithmetic (+ - * /) on numbers and
+                            indicator names, comparisons joined by and/or/not (the grammar
+                            of scenarios.tactical.parse_condition)
     [holdings]              values | quantities (+ prices) | weights (+ portfolio.value); cash? [0]
     [costs]                 bps?, buy_bps?, sell_bps?, fixed_per_trade?, impact?, adv?
     [rebalance]             tracking_weight?, threshold?, min_trade?, lot_size?, untradeable?,
@@ -69,6 +85,16 @@ brackets)::
                             (trailing, years), inflation? [validation.inflation, else
                             0.025], drawdown? [0.25]. Simulated on the run's target
                             weights with the estimates' mu and covariance.
+
+One module per group of sections: :mod:`~scenarios.schema.common` (asset and
+tag references, tables by asset), :mod:`~scenarios.schema.portfolio`
+(portfolio, assets, policy, holdings), :mod:`~scenarios.schema.estimates`,
+:mod:`~scenarios.schema.model`, :mod:`~scenarios.schema.constraints`,
+:mod:`~scenarios.schema.tactical`, :mod:`~scenarios.schema.trading` (costs,
+rebalance), :mod:`~scenarios.schema.stress` (stress, validation),
+:mod:`~scenarios.schema.simulation` (backtest, Monte Carlo) and
+:mod:`~scenarios.schema.scenario` (the :class:`Scenario` and
+:func:`load_scenario`). The names below are the public ones.
 """
 
 from scenarios.schema.common import WEIGHT_TOL

@@ -37,11 +37,13 @@ class Names:
         self.tags = set(universe.all_tags)
 
     def asset(self, r: Reader, where: str, key: object) -> str:
+        """``key`` when it is an asset id, else an error with the closest id."""
         if key not in self.asset_set:
             raise r.error(where, f"unknown asset {key!r}{closest(str(key), self.assets)}")
         return str(key)
 
     def tag(self, r: Reader, where: str, key: object) -> str:
+        """``key`` when it is a tag, else an error with the closest tag (or: it is an asset id)."""
         if key not in self.tags:
             hint = closest(str(key), self.tags)
             if key in self.asset_set:
@@ -51,6 +53,7 @@ class Names:
         return str(key)
 
     def asset_or_tag(self, r: Reader, where: str, key: object) -> str:
+        """``key`` when it is an asset id or a tag, else an error with the closest."""
         if key not in self.asset_set and key not in self.tags:
             hint = closest(str(key), self.asset_set | self.tags)
             raise r.error(where, f"{key!r} is neither an asset id nor a tag{hint}")
@@ -96,11 +99,13 @@ def by_asset(
 
 
 def listing(items: Sequence[str], limit: int = 8) -> str:
+    """Up to ``limit`` items joined by commas, and how many more."""
     text = ", ".join(map(str, items[:limit]))
     return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def check_sum(t: Table, key: str, total: float, what: str) -> None:
+    """Weights at ``key`` that must sum to 1 (within :data:`WEIGHT_TOL`); ``what`` names them."""
     if abs(total - 1.0) > WEIGHT_TOL:
         raise t.error(
             key,

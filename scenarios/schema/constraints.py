@@ -85,6 +85,12 @@ def read_constraints(
     policy: pd.Series | None,
     holdings: Holdings | None,
 ) -> tuple:
+    """The constraint objects of ``[constraints]``, in file order, with distinct names.
+
+    Long-only (or, without it, an unbounded lower bound) first, then bounds,
+    then the ``[[constraints.*]]`` tables kind by kind; each table's
+    ``priority`` is passed to its constructor.
+    """
     out: list[tuple[str, Any]] = []
     if long_only:
         out.append(("constraints.long_only", C.LongOnly()))
@@ -97,11 +103,13 @@ def read_constraints(
         return tuple(c for _, c in out)
 
     def build(g: Table, cls: type, **kwargs: Any) -> None:
+        """Construct ``cls`` from table ``g`` with its priority; library errors get ``g``'s path."""
         priority = read_priority(g)
         with t.r.wrap(g.where):
             out.append((g.where, cls(**kwargs, priority=priority)))
 
     def reference(g: Table, key: str, what: str) -> pd.Series:
+        """The reference weights of a band or tracking-error limit: the policy."""
         g.string(key, "policy", choices=("policy",))
         if policy is None:
             raise g.error(key if key in g else None, f"{what} 'policy' needs a [policy] table")
@@ -182,6 +190,7 @@ def read_constraints(
 
 
 def _min_max(g: Table, lo_key: str, hi_key: str, long_only: bool | None) -> tuple[Any, Any]:
+    """A lower and an upper limit, at least one given, lower not above upper."""
     lo = _weight(g, lo_key, None, long_only)
     hi = _weight(g, hi_key, None, long_only)
     if lo is None and hi is None:
@@ -192,6 +201,7 @@ def _min_max(g: Table, lo_key: str, hi_key: str, long_only: bool | None) -> tupl
 
 
 def _bounds(t: Table, long_only: bool, names: Names) -> C.Bounds | None:
+    """``constraints.bounds``: one min/max for all, per asset, or both; None when absent."""
     raw = t.raw("bounds", None)
     if raw is None:
         return None

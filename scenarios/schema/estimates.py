@@ -100,6 +100,7 @@ class EstimatesSpec:
 
 
 def read_estimates(top: Table, names: Names) -> EstimatesSpec:
+    """The ``[estimates]`` section, with its data files read and its options checked."""
     if "estimates" not in top:
         raise top.error("estimates", "missing (required): add an [estimates] table with a source")
     t = top.table("estimates", _EST_COMMON + _EST_CMA + _EST_DATA)
@@ -166,6 +167,7 @@ def _data_file(
     end: dt.date | None,
     missing: str | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The price or return file: the universe's columns, cut to start..end, and the returns."""
     where = t.path("file")
     raw = t.r.read_csv(where, path, dates=True)
     absent = [a for a in names.assets if a not in raw.columns]
@@ -202,6 +204,7 @@ def _data_file(
 
 
 def _correlation(t: Table, names: Names) -> pd.DataFrame:
+    """``estimates.correlation``: a CSV file, an inline matrix, or a table of pairs."""
     where = t.path("correlation")
     value = t.raw("correlation")
     n = len(names.assets)
@@ -287,6 +290,7 @@ def _correlation(t: Table, names: Names) -> pd.DataFrame:
 
 
 def _check_correlation(r: Reader, where: str, m: np.ndarray, assets: list[str], what: str) -> None:
+    """A unit diagonal, entries in [-1, 1], finite and symmetric."""
     tol = 1e-8
     n = len(assets)
     if not np.isfinite(m).all():

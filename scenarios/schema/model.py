@@ -62,6 +62,7 @@ class ModelSpec:
 
 
 def read_model(top: Table, names: Names, est: EstimatesSpec, policy: pd.Series | None) -> ModelSpec:
+    """The ``[model]`` section (mean-variance max-Sharpe when absent)."""
     t = top.table("model", _MODEL)
     if t is None:
         t = Table(top.r, {}, "model", _MODEL)
@@ -121,6 +122,7 @@ def read_model(top: Table, names: Names, est: EstimatesSpec, policy: pd.Series |
 
 
 def _views(t: Table, names: Names) -> tuple[View, ...]:
+    """``[[model.views]]``, checked together as a views matrix."""
     out = []
     for v in t.tables("views", _VIEW):
         picks_raw = v.raw("picks")

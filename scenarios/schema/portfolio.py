@@ -1,4 +1,7 @@
-"""``[portfolio]``, ``[[assets]]``, ``[policy]`` and ``[holdings]``: who the portfolio is and what it holds."""
+"""Who the portfolio is and what it holds.
+
+The sections ``[portfolio]``, ``[[assets]]`` (the universe), ``[policy]`` and ``[holdings]``.
+"""
 
 from __future__ import annotations
 
@@ -62,11 +65,13 @@ class Holdings:
 
 
 def _slug(name: str) -> str:
+    """An id from a name: ASCII, lower case, words joined by '-'."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def read_portfolio(top: Table) -> dict[str, Any]:
+    """The ``[portfolio]`` keys (``value`` None when not given: the holdings give it)."""
     if "portfolio" not in top:
         raise top.error("portfolio", "missing (required): add a [portfolio] table with a name")
     t = top.table("portfolio", _PORTFOLIO)
@@ -91,6 +96,7 @@ def read_portfolio(top: Table) -> dict[str, Any]:
 
 
 def read_assets(top: Table) -> tuple[Universe, Mapping[str, str]]:
+    """The universe of ``[[assets]]`` (ids unique, with their tags) and display names."""
     if "assets" not in top:
         raise top.error("assets", "missing (required): add one [[assets]] table per asset")
     tables = top.tables("assets", _ASSET)
@@ -114,6 +120,7 @@ def read_assets(top: Table) -> tuple[Universe, Mapping[str, str]]:
 
 
 def read_policy(top: Table, names: Names, long_only: bool) -> pd.Series | None:
+    """The ``[policy]`` weights, every asset (0 when not named), or None."""
     t = top.table("policy", ("weights",))
     if t is None:
         return None
@@ -128,6 +135,7 @@ def read_policy(top: Table, names: Names, long_only: bool) -> pd.Series | None:
 def read_holdings(
     top: Table, names: Names, value: float | None, long_only: bool
 ) -> Holdings | None:
+    """The ``[holdings]`` section in any of its three forms, or None."""
     t = top.table("holdings", _HOLDINGS)
     if t is None:
         return None

@@ -129,6 +129,7 @@ _NEEDS_HISTORY = 'needs [estimates] source = "prices" or "returns"'
 
 
 def _bt_policy(g: Table, names: Names) -> Policy:
+    """One backtest policy table as a :mod:`scenarios.backtest` policy object."""
     kind = g.string("kind", choices=tuple(POLICY_KINDS))
     g.not_with(
         [k for k in _BT_POLICY if k not in ("kind", "name", *POLICY_KINDS[kind])],
@@ -167,6 +168,7 @@ def read_backtest(
     policy: pd.Series | None,
     portfolio: Portfolio,
 ) -> BacktestSpec | None:
+    """The ``[backtest]`` section, or None; it needs a returns history."""
     t = top.table("backtest", _BACKTEST)
     if t is None:
         return None
@@ -248,6 +250,7 @@ def read_backtest(
 def read_montecarlo(
     top: Table, est: EstimatesSpec, validation: Mapping[str, float]
 ) -> MonteCarloSpec | None:
+    """The ``[montecarlo]`` section, or None; defaults from ``[validation]``."""
     t = top.table("montecarlo", _MONTECARLO)
     if t is None:
         return None

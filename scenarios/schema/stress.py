@@ -12,6 +12,7 @@ _VALIDATION = ("return_target", "spending_rate", "inflation", "survival_floor", 
 
 
 def read_stress(top: Table, names: Names) -> tuple[tuple[str, Mapping[str, float]], ...]:
+    """The ``[[stress]]`` scenarios as (name, shocks), names distinct."""
     out = []
     seen: dict[str, str] = {}
     for g in top.tables("stress", _STRESS):
@@ -43,6 +44,7 @@ def read_stress(top: Table, names: Names) -> tuple[tuple[str, Mapping[str, float
 
 
 def read_validation(top: Table) -> Mapping[str, float]:
+    """The ``[validation]`` figures given (``return_target`` derived when it can be)."""
     t = top.table("validation", _VALIDATION)
     if t is None:
         return frozen_mapping({})

@@ -29,6 +29,7 @@ _REBALANCE = (
 
 
 def _rate(t: Table, key: str, names: Names) -> Any:
+    """A cost rate in basis points: one number, or a table by asset, tag or 'default'."""
     raw = t.raw(key, None)
     if raw is None or not isinstance(raw, dict):
         return t.number(key, None, low=0, high=10_000, hint=" (basis points: 10 is 0.1%)")
@@ -41,6 +42,7 @@ def _rate(t: Table, key: str, names: Names) -> Any:
 
 
 def read_costs(top: Table, names: Names) -> CostModel | None:
+    """The ``[costs]`` section as a :class:`~optimizer.costs.CostModel`, or None."""
     t = top.table("costs", _COSTS)
     if t is None:
         return None

@@ -364,9 +364,9 @@ def test_alpha_not_a_number(alpha) -> None:
 
 def test_mu_misaligned() -> None:
     mu = pd.Series(0.05, index=ASSETS[:-1])
-    with pytest.raises(InputError, match="mu does not line up.*missing GOLD"):
+    with pytest.raises(InputError, match="and scenario_returns .*: missing from mu: GOLD"):
         min_cvar(make_scenarios(), mu=mu)
-    with pytest.raises(InputError, match="mu must map asset -> number"):
+    with pytest.raises(InputError, match="mu must map asset ids to numbers"):
         min_cvar(make_scenarios(), mu=dict.fromkeys(ASSETS, "x"))
     with pytest.raises(InputError, match="mu must be a pandas Series"):
         min_cvar(make_scenarios(), mu=[0.05] * 6)

@@ -166,11 +166,11 @@ def test_error_types() -> None:
 
 def test_error_duplicate_labels() -> None:
     labels = ["A", "B", "A"]
-    with pytest.raises(InputError, match="duplicate asset ids in mu: A"):
+    with pytest.raises(InputError, match="mu has duplicate asset ids: A"):
         Estimates(mu_series(labels), cov_matrix(["A", "B", "C"]))
     cov = cov_matrix(["A", "B", "C"])
     cov.index = labels
-    with pytest.raises(InputError, match="duplicate asset ids in cov rows: A"):
+    with pytest.raises(InputError, match="cov rows has duplicate asset ids: A"):
         Estimates(mu_series(["A", "B", "C"]), cov)
 
 
@@ -188,11 +188,11 @@ def test_error_label_mismatch_names_assets() -> None:
 def test_error_non_finite_names_assets() -> None:
     mu = mu_series()
     mu["BONDS"] = np.nan
-    with pytest.raises(InputError, match="mu has NaN or inf for: BONDS"):
+    with pytest.raises(InputError, match="mu has NaN or inf values for assets: BONDS"):
         Estimates(mu, cov_matrix())
     cov = cov_matrix()
     cov.loc["INTL_EQ", "CASH"] = np.inf
-    with pytest.raises(InputError, match="cov has NaN or inf for: INTL_EQ"):
+    with pytest.raises(InputError, match="cov has NaN or inf values for assets: INTL_EQ"):
         Estimates(mu_series(), cov)
 
 
@@ -207,7 +207,7 @@ def test_error_asymmetric_names_worst_pair() -> None:
 def test_error_negative_variance_names_assets() -> None:
     cov = cov_matrix()
     cov.loc["CASH", "CASH"] = -0.01
-    with pytest.raises(InputError, match="negative variance in cov for: CASH"):
+    with pytest.raises(InputError, match="cov has negative variances for assets: CASH"):
         Estimates(mu_series(), cov)
 
 

@@ -318,11 +318,11 @@ def test_equilibrium_reordered_cov_columns_and_factor_cov() -> None:
 def test_equilibrium_errors_name_culprit() -> None:
     cov = random_cov(3)
     w = pd.Series(1 / 3, index=cov.index)
-    with pytest.raises(InputError, match="no market weight for S2"):
+    with pytest.raises(InputError, match="missing from market_weights: S2"):
         equilibrium(cov, w.drop("S2"), risk_aversion=2.0)
     with pytest.raises(InputError, match="not in cov: GOLD"):
         equilibrium(cov, pd.concat([w, pd.Series({"GOLD": 0.1})]), risk_aversion=2.0)
-    with pytest.raises(InputError, match="NaN or inf for: S1"):
+    with pytest.raises(InputError, match="market_weights has NaN or inf values for assets: S1"):
         equilibrium(cov, w.where(w.index != "S1"), risk_aversion=2.0)
     with pytest.raises(InputError, match="duplicate asset ids: S0"):
         equilibrium(cov, pd.concat([w, w.iloc[:1]]), risk_aversion=2.0)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from models import mean_variance as mv
 from optimizer.allocation import Allocation, Frontier
+from optimizer.compiled import Compiled
 from optimizer.constraints import (
     Bounds,
     Budget,
@@ -391,8 +392,14 @@ def test_infeasible_policy_is_not_an_input_error(problem) -> None:
         ),
         (lambda mu, cov: mv.efficient_frontier(mu, cov, points=2.5), "points must be an integer"),
         (lambda mu, cov: mv.efficient_frontier(mu, cov, points=True), "points must be an integer"),
-        (lambda mu, cov: mv.max_sharpe(mu.iloc[:-1], cov), "missing from expected returns .mu.: A7"),
-        (lambda mu, cov: mv.min_variance(cov, mu=mu.iloc[:-1]), "missing from expected returns .mu.: A7"),
+        (
+            lambda mu, cov: mv.max_sharpe(mu.iloc[:-1], cov),
+            "missing from expected returns .mu.: A7",
+        ),
+        (
+            lambda mu, cov: mv.min_variance(cov, mu=mu.iloc[:-1]),
+            "missing from expected returns .mu.: A7",
+        ),
     ],
 )
 def test_bad_arguments(problem, call, words: str) -> None:
@@ -433,7 +440,8 @@ def test_max_sharpe_beats_a_brute_force_frontier_scan(problem, name: str) -> Non
     assert sharpe(alloc, rf) <= best + 1e-3  # and the scan is fine enough to come close
     # the golden-section fallback agrees
     top = mv.max_return(mu, cov, constraints=cons, universe=uni)
-    searched = mv._sharpe_search(mu, cov, rf, top, cons, uni, None)
+    cm = mv.compile("max_sharpe", cov, constraints=cons, universe=uni)
+    searched = mv._sharpe_search(cm, mu.reindex(cm.assets).to_numpy(), rf, top)
     assert sharpe(searched, rf) == pytest.approx(sharpe(alloc, rf), abs=1e-6)
     assert searched.notes[-1].startswith("max Sharpe found by a golden-section search")
     assert_holds(searched, cons, cov, uni)
@@ -443,14 +451,14 @@ def test_max_sharpe_falls_back_to_the_search_when_the_solver_fails(problem, monk
     mu, cov, uni = problem
     cons = [GroupLimit(tag="equity", max=0.3, name="equity cap")]
     exact = mv.max_sharpe(mu, cov, risk_free_rate=0.01, constraints=cons, universe=uni)
-    original = mv.solve_portfolio
+    original = Compiled.run
 
-    def no_sharpe(objective, **kwargs):
+    def no_sharpe(self, objective, **kwargs):
         if objective.sharpe:
             raise SolverError("forced", [{"solver": "CLARABEL", "status": "error"}])
-        return original(objective, **kwargs)
+        return original(self, objective, **kwargs)
 
-    monkeypatch.setattr(mv, "solve_portfolio", no_sharpe)
+    monkeypatch.setattr(Compiled, "run", no_sharpe)
     alloc = mv.max_sharpe(mu, cov, risk_free_rate=0.01, constraints=cons, universe=uni)
     assert "golden-section" in alloc.notes[-1]
     assert sharpe(alloc, 0.01) == pytest.approx(sharpe(exact, 0.01), abs=1e-6)
@@ -556,16 +564,16 @@ def test_frontier_sweep_shadow_prices_match_the_chain(problem) -> None:
 def test_frontier_reports_failed_points(problem, monkeypatch) -> None:
     mu, cov, _ = problem
     monkeypatch.setattr(mv, "_qp_sweep", lambda *args, **kwargs: {})
-    original = mv.efficient_return
+    original = mv._solve_efficient_return
     seen = []
 
-    def flaky(mu_, cov_, *, target_return, **kwargs):
+    def flaky(cm, *, target_return, **kwargs):
         seen.append(target_return)
         if len(seen) == 3:
             raise SolverError("forced failure", [{"solver": "CLARABEL", "status": "max_iter"}])
-        return original(mu_, cov_, target_return=target_return, **kwargs)
+        return original(cm, target_return=target_return, **kwargs)
 
-    monkeypatch.setattr(mv, "efficient_return", flaky)
+    monkeypatch.setattr(mv, "_solve_efficient_return", flaky)
     calls = []
     front = mv.efficient_frontier(mu, cov, points=6, progress=lambda d, t: calls.append((d, t)))
     assert calls == [(i, 6) for i in range(1, 7)]
@@ -582,15 +590,15 @@ def test_frontier_reports_failed_points(problem, monkeypatch) -> None:
 def test_frontier_reports_infeasible_points(problem, monkeypatch) -> None:
     mu, cov, _ = problem
     monkeypatch.setattr(mv, "_qp_sweep", lambda *args, **kwargs: {})
-    original = mv.efficient_return
+    original = mv._solve_efficient_return
     top = mv.max_return(mu, cov).expected_return
 
-    def infeasible_at_the_top(mu_, cov_, *, target_return, **kwargs):
+    def infeasible_at_the_top(cm, *, target_return, **kwargs):
         if target_return > top - 1e-9:
             raise InfeasibleError("'target return' cannot hold", [{"name": "target return"}])
-        return original(mu_, cov_, target_return=target_return, **kwargs)
+        return original(cm, target_return=target_return, **kwargs)
 
-    monkeypatch.setattr(mv, "efficient_return", infeasible_at_the_top)
+    monkeypatch.setattr(mv, "_solve_efficient_return", infeasible_at_the_top)
     front = mv.efficient_frontier(mu, cov, points=5)
     assert list(front.failed.index) == [4]
     assert front.failed.loc[4, "reason"].startswith("InfeasibleError: 'target return'")

@@ -357,7 +357,7 @@ def test_cov_errors(cov, weights):
     with pytest.raises(InputError, match=r"cov has negative variances for assets: B"):
         portfolio_volatility(weights, neg)
     indefinite = pd.DataFrame([[0.01, 0.05], [0.05, 0.01]], index=["X", "Y"], columns=["X", "Y"])
-    with pytest.raises(InputError, match=r"cov is not positive semidefinite: the portfolio var"):
+    with pytest.raises(InputError, match=r"cov is not positive semidefinite: smallest eigen"):
         portfolio_volatility(pd.Series({"X": 1.0, "Y": -1.0}), indefinite)
     with pytest.raises(InputError, match=r"only in rows: D; only in columns: E"):
         portfolio_volatility(weights, cov.rename(columns={"D": "E"}))

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 import models.risk_parity as rp
 from models.risk_parity import risk_parity
+from optimizer.compiled import Compiled
 from optimizer.constraints import Bounds, Budget, GroupLimit, LongOnly
-from optimizer.core import Objective, solve_portfolio
 from optimizer.errors import InfeasibleError, InputError
+from optimizer.objective import Objective
 from optimizer.riskmodel import FactorCovariance
 from optimizer.terms import LogBarrierTerm
 from optimizer.universe import Universe
@@ -217,9 +218,7 @@ def test_objective_is_spinu_value_and_matches_the_core() -> None:
     cov = make_cov()
     b = np.full(6, 1 / 6)
     alloc = risk_parity(cov)
-    core = solve_portfolio(
-        Objective(variance=0.5, terms=(LogBarrierTerm(b),), homogenize=True), cov=cov
-    )
+    core = Compiled(cov).run(Objective(variance=0.5, terms=(LogBarrierTerm(b),), homogenize=True))
     assert alloc.objective == pytest.approx(core.objective, abs=1e-6)
     # the minimizer y = w / vol (since y'Cy = sum(b) = 1 at the optimum)
     y = alloc.weights.to_numpy() / alloc.volatility
@@ -299,7 +298,7 @@ def test_core_failure_keeps_a_nearly_converged_newton_answer(monkeypatch) -> Non
         raise SolverError("every solver in the chain failed")
 
     monkeypatch.setattr(rp, "_spinu_newton", nearly)
-    monkeypatch.setattr(rp, "solve_portfolio", broken)
+    monkeypatch.setattr(Compiled, "run", broken)
     alloc = risk_parity(cov)
     assert alloc.solver == "NEWTON"
     assert alloc.attempts[0]["status"] == "stalled"
@@ -317,7 +316,7 @@ def test_core_failure_is_raised_when_newton_is_far_off(monkeypatch) -> None:
         raise SolverError("every solver in the chain failed")
 
     monkeypatch.setattr(rp, "_spinu_newton", far)
-    monkeypatch.setattr(rp, "solve_portfolio", broken)
+    monkeypatch.setattr(Compiled, "run", broken)
     with pytest.raises(SolverError, match="every solver"):
         risk_parity(make_cov())
 
@@ -339,10 +338,8 @@ def test_core_formulation_matches_newton_when_constraints_are_slack() -> None:
     cov = make_cov(8, 1)
     b = np.full(8, 1 / 8)
     base = risk_parity(cov)
-    core = solve_portfolio(
-        Objective(variance=0.5, terms=(LogBarrierTerm(b),), homogenize=True),
-        cov=cov,
-        constraints=[Bounds(upper=0.99)],
+    core = Compiled(cov, constraints=[Bounds(upper=0.99)]).run(
+        Objective(variance=0.5, terms=(LogBarrierTerm(b),), homogenize=True)
     )
     np.testing.assert_allclose(core.weights, base.weights, atol=1e-6)
 
@@ -523,13 +520,17 @@ def test_cov_not_psd() -> None:
 
 def test_budgets_missing_asset() -> None:
     b = pd.Series(1.0, index=ASSETS[:-1])
-    with pytest.raises(InputError, match="budgets does not line up.*missing GOLD"):
+    with pytest.raises(
+        InputError, match="budgets and cov name different assets: missing from budgets: GOLD$"
+    ):
         risk_parity(make_cov(), b)
 
 
 def test_budgets_unknown_asset() -> None:
     b = pd.Series(1.0, index=[*ASSETS, "BTC"])
-    with pytest.raises(InputError, match="budgets does not line up.*unknown BTC"):
+    with pytest.raises(
+        InputError, match="budgets and cov name different assets: in budgets but not in cov: BTC$"
+    ):
         risk_parity(make_cov(), b)
 
 
@@ -543,7 +544,7 @@ def test_budgets_zero_or_negative() -> None:
 
 def test_budgets_nan() -> None:
     b = pd.Series([1.0, np.nan, 1.0, 1.0, 1.0, 1.0], index=ASSETS)
-    with pytest.raises(InputError, match="budgets has NaN or inf values for INTL_EQ"):
+    with pytest.raises(InputError, match="budgets has NaN or inf values for assets: INTL_EQ$"):
         risk_parity(make_cov(), b)
 
 

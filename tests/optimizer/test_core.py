@@ -1,4 +1,4 @@
-"""Tests of the convex core (optimizer.core.solve_portfolio) and of what it reports.
+"""Tests of the convex core (optimizer.compiled.Compiled and its pieces) and of what it reports.
 
 Known answers (closed forms and a catalogue of small problems solved by hand), the fields of an
 Allocation, the solver chain and its failures, infeasibility diagnoses, input errors and the
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,8 +17,9 @@ import pandas as pd
 import pytest
 
 from models import mean_variance as mv
-from optimizer import core, solvers
+from optimizer import compiled, solvers
 from optimizer.allocation import Allocation
+from optimizer.compiled import Compiled, ContentCache, shared
 from optimizer.constraints import (
     Bounds,
     Budget,
@@ -30,12 +30,15 @@ from optimizer.constraints import (
     LinearConstraint,
     TrackingErrorLimit,
     TurnoverLimit,
+    resolve,
 )
-from optimizer.core import Objective, solve_portfolio
 from optimizer.errors import InfeasibleError, InputError, SolverError
+from optimizer.objective import Objective, compile_program
 from optimizer.program import Outcome
-from optimizer.riskmodel import FactorCovariance
+from optimizer.riskmodel import FactorCovariance, RiskModel
 from optimizer.universe import Universe
+from optimizer.validation import vector
+from optimizer.verify import stationary
 
 ASSETS = ["US_EQ", "INTL_EQ", "BONDS", "REITS", "PE", "CASH"]
 UNI = Universe(
@@ -49,6 +52,18 @@ UNI = Universe(
         "CASH": ["liquid"],
     },
 )
+
+
+def solve_portfolio(objective, *, cov, mu=None, constraints=None, universe=None, solvers=None):
+    """One solve of ``objective`` through a held :class:`Compiled` (mu read by name)."""
+    cm = Compiled(cov, constraints=constraints, universe=universe, solvers=solvers)
+    mu_vec = None if mu is None else vector(mu, cm.assets, what="expected returns (mu)")
+    return cm.run(objective, mu=mu_vec)
+
+
+def pieces_of(constraints, cov, universe=None) -> list:
+    """The constraint pieces of a problem (defaults included)."""
+    return list(resolve(constraints, cov.index, universe).pieces)
 
 
 def random_problem(n: int = 6, seed: int = 0, assets=None) -> tuple[pd.Series, pd.DataFrame]:
@@ -461,7 +476,7 @@ def test_unknown_solver(problem) -> None:
 
 
 def _failing(name: str, status: str = "error"):
-    def solve(prog, tol):
+    def solve(prog, tol, workspace=None):
         return Outcome(name, status, error=f"{name} forced to fail")
 
     return solve
@@ -484,7 +499,7 @@ def test_every_solver_fails(problem, monkeypatch) -> None:
 def test_solver_exceptions_never_leak(problem, monkeypatch) -> None:
     _, cov = problem
 
-    def boom(prog, tol):
+    def boom(prog, tol, workspace=None):
         raise RuntimeError("segfault-ish")
 
     monkeypatch.setattr("optimizer.solvers.clarabel.solve", boom)
@@ -499,7 +514,7 @@ def test_optimal_but_infeasible_answer_is_rejected(problem, monkeypatch) -> None
     _, cov = problem
     ref = mv.min_variance(cov, constraints=[Bounds(upper=0.35, name="chain test 3")])
 
-    def liar(prog, tol):  # claims optimality with x = 0, which breaks the budget
+    def liar(prog, tol, workspace=None):  # claims optimality with x = 0, which breaks the budget
         return Outcome("CLARABEL", "optimal", np.zeros(prog.A.shape[1]), None, 0.0)
 
     monkeypatch.setattr("optimizer.solvers.clarabel.solve", liar)
@@ -514,7 +529,7 @@ def test_optimal_but_infeasible_answer_is_rejected(problem, monkeypatch) -> None
 def test_non_finite_answer_is_an_error(problem, monkeypatch) -> None:
     _, cov = problem
 
-    def nan_solver(prog, tol):
+    def nan_solver(prog, tol, workspace=None):
         return Outcome("CLARABEL", "optimal", np.full(prog.A.shape[1], np.nan), None, 0.0)
 
     monkeypatch.setattr("optimizer.solvers.clarabel.solve", nan_solver)
@@ -528,7 +543,7 @@ def test_all_lying_solvers_give_solver_error(problem, monkeypatch) -> None:
     _, cov = problem
     for name in ("CLARABEL", "OSQP", "SCS"):
 
-        def liar(prog, tol, name=name):
+        def liar(prog, tol, workspace=None, name=name):
             return Outcome(name, "optimal", np.zeros(prog.A.shape[1]), None, 0.0)
 
         monkeypatch.setattr(f"optimizer.solvers.{name.lower()}.solve", liar)
@@ -556,30 +571,30 @@ def test_unbounded_lp_answer_is_never_accepted(seed: int) -> None:
     huge feasible x; neither is an answer: the status or the KKT (stationarity) check rejects it.
     """
     mu, cov = random_problem(6, seed=seed)
-    prog = core.compiled(
+    prog = compile_program(
         Objective(mu_weight=1.0),
-        core.resolved([Bounds(lower=-math.inf, name="free")], cov.index, None),
-        core.risk_model(cov),
+        pieces_of([Bounds(lower=-math.inf, name="free")], cov),
+        RiskModel(cov, cov.index),
         mu.to_numpy(),
     )
     out = solvers.run_solver("CLARABEL", prog)
-    assert not out.status.startswith("optimal") or not core.stationary(prog, out)
+    assert not out.status.startswith("optimal") or not stationary(prog, out)
     with pytest.raises(InputError, match="unbounded"):
         mv.max_return(mu, cov, constraints=[Bounds(lower=-math.inf, name="free")])
 
 
 def test_stationarity_check_accepts_true_optima(problem) -> None:
     mu, cov = problem
-    cons = core.resolved([Bounds(upper=0.3), GroupLimit(tag="equity", max=0.2)], cov.index, UNI)
-    prog = core.compiled(
-        Objective(variance=2.0, mu_weight=1.0), cons, core.risk_model(cov), mu.to_numpy()
+    cons = pieces_of([Bounds(upper=0.3), GroupLimit(tag="equity", max=0.2)], cov, UNI)
+    prog = compile_program(
+        Objective(variance=2.0, mu_weight=1.0), cons, RiskModel(cov, cov.index), mu.to_numpy()
     )
     for name in ("CLARABEL", "OSQP", "SCS"):
         out = solvers.run_solver(name, prog)
         assert out.status == "optimal"
-        assert core.stationary(prog, out), name
+        assert stationary(prog, out), name
     bad = Outcome("CLARABEL", "optimal", out.x, out.z * 0.5)
-    assert not core.stationary(prog, bad)
+    assert not stationary(prog, bad)
 
 
 # ----------------------------------------------------------------------------- infeasibility
@@ -744,11 +759,14 @@ def test_elastic_diagnosis_tracking_error_conflict(problem) -> None:
 
 def test_mu_missing_and_extra_assets(problem) -> None:
     mu, cov = problem
-    with pytest.raises(InputError, match=r"expected returns \(mu\).*missing PE"):
+    names_differ = r"expected returns \(mu\) and cov name different assets: "
+    missing = r"missing from expected returns \(mu\): PE"
+    unknown = r"in expected returns \(mu\) but not in cov: GOLD"
+    with pytest.raises(InputError, match=names_differ + missing + "$"):
         mv.max_utility(mu.drop("PE"), cov, risk_aversion=3)
-    with pytest.raises(InputError, match=r"unknown GOLD"):
+    with pytest.raises(InputError, match=names_differ + unknown + "$"):
         mv.max_utility(pd.concat([mu, pd.Series({"GOLD": 0.03})]), cov, risk_aversion=3)
-    with pytest.raises(InputError, match=r"missing PE; unknown GOLD"):
+    with pytest.raises(InputError, match=names_differ + missing + "; " + unknown + "$"):
         mv.max_utility(mu.rename({"PE": "GOLD"}), cov, risk_aversion=3)
 
 
@@ -763,21 +781,21 @@ def test_nan_in_mu(problem) -> None:
     mu, cov = problem
     bad = mu.copy()
     bad["BONDS"] = np.nan
-    with pytest.raises(InputError, match=r"NaN or inf values for BONDS"):
-        solve_portfolio(Objective(variance=1.0, mu_weight=1.0), cov=cov, mu=bad)
+    with pytest.raises(InputError, match=r"\(mu\) has NaN or inf values for assets: BONDS$"):
+        mv.max_utility(bad, cov, risk_aversion=2.0)
 
 
 def test_mu_not_a_series(problem) -> None:
     mu, cov = problem
-    with pytest.raises(InputError, match=r"must be a pandas Series"):
-        solve_portfolio(Objective(variance=1.0), cov=cov, mu=mu.to_numpy())
+    with pytest.raises(InputError, match=r"\(mu\) must be a pandas Series"):
+        mv.min_variance(cov, mu=mu.to_numpy())
 
 
 def test_nan_in_cov(problem) -> None:
     _, cov = problem
     bad = cov.copy()
     bad.loc["REITS", "REITS"] = np.nan
-    with pytest.raises(InputError, match=r"cov has NaN or inf values for REITS"):
+    with pytest.raises(InputError, match=r"cov has NaN or inf values for assets: REITS \("):
         mv.min_variance(bad)
 
 
@@ -785,7 +803,7 @@ def test_non_symmetric_cov(problem) -> None:
     _, cov = problem
     bad = cov.copy()
     bad.loc["US_EQ", "BONDS"] += 0.01
-    with pytest.raises(InputError, match=r"not symmetric: \((US_EQ, BONDS|BONDS, US_EQ)\)"):
+    with pytest.raises(InputError, match=r"not symmetric: entry \((US_EQ, BONDS|BONDS, US_EQ)\)"):
         mv.min_variance(bad)
 
 
@@ -799,15 +817,29 @@ def test_non_psd_cov_suggests_nearest_psd() -> None:
 @pytest.mark.parametrize(
     "make, words",
     [
-        (lambda c: c.to_numpy(), "must be a pandas DataFrame or a FactorCovariance"),
-        (lambda c: c.loc[:, c.columns[::-1]], "different orders"),
-        (lambda c: c.rename(columns={"PE": "P_E"}), "not labelled by the same assets"),
+        (
+            lambda c: c.to_numpy(),
+            "cov must be a pandas DataFrame labelled by asset on both axes or a FactorCovariance",
+        ),
+        (
+            lambda c: c.rename(columns={"PE": "P_E"}),
+            "cov rows and columns name different assets: only in rows: PE; only in columns: P_E",
+        ),
     ],
 )
 def test_cov_shape_and_labels(problem, make, words: str) -> None:
     _, cov = problem
     with pytest.raises(InputError, match=words):
         mv.min_variance(make(cov))
+
+
+def test_cov_columns_in_another_order_are_matched_by_name(problem) -> None:
+    # labels are matched by name whatever their order (issue 9: one validation rule)
+    _, cov = problem
+    a = mv.min_variance(cov)
+    b = mv.min_variance(cov.loc[:, cov.columns[::-1]])
+    assert list(b.weights.index) == ASSETS
+    np.testing.assert_allclose(b.weights, a.weights, atol=1e-12)
 
 
 def test_universe_assets_not_in_cov(problem) -> None:
@@ -867,22 +899,24 @@ def test_bounded_max_utility_on_singular_cov(problem) -> None:
 
 def test_new_mu_reuses_the_compiled_program(problem, monkeypatch) -> None:
     mu, cov = problem
-    monkeypatch.setattr(core, "_PROGRAM_CACHE", OrderedDict())
+    monkeypatch.setattr(compiled, "SHARED", ContentCache())
     calls = []
-    original = core.compile_program
+    original = compiled.compile_program
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(core, "compile_program", counting)
+    monkeypatch.setattr(compiled, "compile_program", counting)
     cons = [Budget(1.0), Bounds(lower=-100)]
     delta = 4.0
     results = []
     for scale in (1.0, 1.7, -0.3):
         new_mu = mu * scale + 0.01
         alloc = mv.max_utility(new_mu, cov, risk_aversion=delta, constraints=cons)
-        assert len(core._PROGRAM_CACHE) == 1
+        assert len(compiled.SHARED) == 1
+        (cm,) = compiled.SHARED._items.values()
+        assert len(cm._programs) == 1
         results.append((new_mu, alloc))
     assert len(calls) == 1
     c, ones = cov.to_numpy(), np.ones(len(mu))
@@ -895,15 +929,25 @@ def test_new_mu_reuses_the_compiled_program(problem, monkeypatch) -> None:
 
 def test_new_constraint_values_compile_a_new_program(problem, monkeypatch) -> None:
     _, cov = problem
-    monkeypatch.setattr(core, "_PROGRAM_CACHE", OrderedDict())
+    monkeypatch.setattr(compiled, "SHARED", ContentCache())
     mv.min_variance(cov, constraints=[Bounds(upper=0.3)])
     mv.min_variance(cov, constraints=[Bounds(upper=0.3)])  # same values, new objects
-    assert len(core._PROGRAM_CACHE) == 1
+    assert len(compiled.SHARED) == 1
+    (cm,) = compiled.SHARED._items.values()
+    assert len(cm._programs) == 1
     mv.min_variance(cov, constraints=[Bounds(upper=0.25)])
-    assert len(core._PROGRAM_CACHE) == 2
+    assert len(compiled.SHARED) == 2
 
 
-def test_risk_model_is_reused_per_covariance_object(problem) -> None:
+def test_compiled_problem_is_reused_by_content(problem, monkeypatch) -> None:
     _, cov = problem
-    assert core.risk_model(cov) is core.risk_model(cov)
-    assert core.risk_model(cov.copy()) is not core.risk_model(cov)
+    monkeypatch.setattr(compiled, "SHARED", ContentCache())
+
+    def get(c):
+        return shared(mv._solve_min_variance, "min_variance", c)
+
+    assert get(cov) is get(cov)
+    assert get(cov.copy()) is get(cov)  # the same content, another object
+    edited = cov.copy()
+    edited.loc["CASH", "CASH"] *= 2.0
+    assert get(edited) is not get(cov)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import OrderedDict
 from datetime import date
 
 import numpy as np
@@ -24,7 +23,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import optimizer.rebalance as rb
 from optimizer.constraints import (
     Bounds,
     Budget,
@@ -33,7 +31,8 @@ from optimizer.constraints import (
 )
 from optimizer.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError
-from optimizer.rebalance import DEFAULT_TRACKING_WEIGHT, rebalance
+from optimizer.rebalance import DEFAULT_TRACKING_WEIGHT, Rebalancer, rebalance
+from optimizer.rebalance.lots import lot_vector
 from optimizer.universe import Universe
 
 ASSETS = pd.Index(["US_EQ", "INTL_EQ", "BONDS", "REITS"])
@@ -446,7 +445,7 @@ def test_whole_lot_rounding_keeps_every_constraint(lot, cash_flow) -> None:
         constraints=[GroupLimit(tag="equity", max=0.62, name="equity cap")],
         universe=UNI,
     )
-    lots = rb._lot_vector(lot, ASSETS)
+    lots = lot_vector(lot, ASSETS)
     _check_lots(plan, HOLDINGS, pd.Series(lots, index=ASSETS), cash_flow)
     one_lot = float((lots * PRICES).max()) / plan.value_after
     assert plan.weights_after[["US_EQ", "INTL_EQ"]].sum() <= 0.62 + one_lot
@@ -871,8 +870,7 @@ def test_plan_fields() -> None:
     check_plan(plan, HOLDINGS, COV)
 
 
-def test_batch_of_accounts_reuses_the_compiled_program(monkeypatch) -> None:
-    monkeypatch.setattr(rb, "_CACHE", OrderedDict())
+def test_batch_of_accounts_reuses_the_compiled_program() -> None:
     rng = np.random.default_rng(7)
     costs = CostModel(bps={"equity": 8, "default": 4})
     cons = [GroupLimit(tag="equity", max=0.62, name="equity cap")]
@@ -880,22 +878,23 @@ def test_batch_of_accounts_reuses_the_compiled_program(monkeypatch) -> None:
     for _ in range(50):
         w = np.clip(TARGET.to_numpy() + rng.normal(0, 0.03, 4), 0.01, None)
         accounts.append(pd.Series(w / w.sum() * rng.uniform(2e5, 5e6), index=ASSETS))
+    held = Rebalancer(COV, costs=costs, constraints=cons, universe=UNI)
     sizes, plans = [], []
     for h in accounts:
-        plans.append(rebalance(h, TARGET, cov=COV, costs=costs, constraints=cons, universe=UNI))
-        sizes.append(len(rb._CACHE))
-    assert sizes[0] >= 1
-    assert sizes == [sizes[0]] * 50
+        plans.append(held.plan(h, TARGET))
+        sizes.append(held.programs_kept)
+    assert sizes == [1] * 50
     for h, plan in zip(accounts, plans, strict=True):
         check_plan(plan, h, COV)
         assert plan.weights_after[["US_EQ", "INTL_EQ"]].sum() <= 0.62 + 1e-9
-    # a cached program gives the answer of a fresh compile
+    # a kept program gives the answer of a fresh compile, and so does the one-shot call
     for i in (0, 17, 49):
-        rb._CACHE.clear()
-        fresh = rebalance(accounts[i], TARGET, cov=COV, costs=costs, constraints=cons, universe=UNI)
+        fresh = Rebalancer(COV, costs=costs, constraints=cons, universe=UNI).plan(accounts[i], TARGET)
         np.testing.assert_allclose(
             signed(fresh), signed(plans[i]), rtol=0, atol=1e-6 * accounts[i].sum()
         )
+        once = rebalance(accounts[i], TARGET, cov=COV, costs=costs, constraints=cons, universe=UNI)
+        np.testing.assert_allclose(signed(once), signed(plans[i]), rtol=0, atol=1e-9)
 
 
 # ----------------------------------------------------------------------------- properties

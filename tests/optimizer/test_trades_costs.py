@@ -416,7 +416,7 @@ def test_triggers_are_values() -> None:
     assert trig.band["US_EQ"] == 0.02
     with pytest.raises(TypeError, match="read-only"):
         trig.band["US_EQ"] = 0.5
-    same = Threshold({"REITS": 0.05, "BONDS": 0.05, "INTL_EQ": 0.05, "US_EQ": 0.02})
+    same = Threshold({"US_EQ": 0.02, "INTL_EQ": 0.05, "BONDS": 0.05, "REITS": 0.05})
     assert trig == same and hash(trig) == hash(same)
     for obj in (trig, Hybrid(months=3, band=0.04), Calendar(2), BuyAndHold()):
         back = pickle.loads(pickle.dumps(obj))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optimizer import triggers
 from optimizer.costs import CostModel
 from optimizer.errors import InputError
 from scenarios.backtest import (
@@ -235,6 +236,41 @@ def test_hybrid_reviews_on_the_calendar_and_trades_beyond_the_band(rets):
     assert traded_positions(res) == expected
     assert all(i % every == 0 for i in expected)
     assert 0 < len(expected) < len(range(every, len(rets), every))
+
+
+def test_the_policies_are_the_rebalance_triggers():
+    # one implementation: the backtest's policies are optimizer.triggers' objects
+    assert BuyAndHold is triggers.BuyAndHold and Calendar is triggers.Calendar
+    assert Threshold is triggers.Threshold and Hybrid is triggers.Hybrid
+    assert Optimized(3).schedule == Calendar(3)
+
+
+def test_month_schedules_on_monthly_data_match_period_counts(rets):
+    # month ends: 31 Jan + 3 months is 30 Apr, then 30 Jul (31 Jul reviews), 31 Oct, ...
+    for by_periods, by_months in (
+        (Calendar(3), Calendar(months=3)),
+        (Hybrid(3, 0.015), Hybrid(months=3, band=0.015)),
+    ):
+        a = backtest(rets, TARGET, policy=by_periods)
+        b = backtest(rets, TARGET, policy=by_months)
+        assert traded_positions(a) == traded_positions(b) != []
+
+
+def test_hybrid_per_asset_bands(rets):
+    every, bands = 3, {"EQ": 0.01, "BOND": 0.5, "ALT": 0.5}
+    b = np.array([bands[a] for a in ASSETS])
+    tau = TARGET.to_numpy()
+
+    def rule(i, w):
+        if i % every:
+            return False, math.inf
+        over = np.abs(w - tau) - b
+        return bool((over > 0).any()), float(np.abs(over).min())
+
+    expected, margin = hand_policy(rets, TARGET, rule)
+    assert margin > 1e-5
+    res = backtest(rets, TARGET, policy=Hybrid(every, bands))
+    assert traded_positions(res) == expected
 
 
 def test_optimized_without_costs_matches_calendar(rets):
@@ -574,6 +610,7 @@ def test_bad_inputs_are_rejected_with_clear_messages(rets):
         (lambda: Hybrid(0, 0.05), "Hybrid every must be at least 1"),
         (lambda: Hybrid(3, -0.01), "Hybrid band must be a non-negative number"),
         (lambda: Optimized(every=0), "Optimized every must be at least 1"),
+        (lambda: Optimized(every=1.5), "Optimized every must be a whole number, got 1.5"),
         (lambda: Threshold(-0.05), "Threshold band must be a non-negative number"),
         (lambda: Threshold({"EQ": float("nan")}), "Threshold band must be a non-negative"),
         (lambda: SpendingRule(rate=1.0), r"SpendingRule rate must be in \[0, 1\), got 1.0"),

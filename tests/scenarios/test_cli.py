@@ -382,7 +382,7 @@ def test_cap_below_what_the_bands_force_is_exit_3(riverside, tmp_path, capsys) -
 
 
 def _fail_every_solver(monkeypatch) -> None:
-    def boom(prog, tol):
+    def boom(prog, tol, **options):  # adapters may take options (a workspace)
         raise RuntimeError("forced failure")
 
     for name in solvers.KNOWN_SOLVERS:

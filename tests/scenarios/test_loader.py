@@ -181,7 +181,7 @@ def test_holdings_costs_rebalance(scn) -> None:
     assert h.prices["US_EQ"] == 450.0
     assert isinstance(scn.costs, CostModel)
     assert scn.costs.fixed == 25.0
-    assert scn.costs.bps == {"default": 10.0, "fixed_income": 5.0, "PE": 0.0}
+    assert dict(scn.costs.bps) == {"default": 10.0, "fixed_income": 5.0, "PE": 0.0}
     rates = scn.costs.resolve(scn.assets, scn.universe, None)
     assert rates.buy[ASSETS.index("TIPS")] == pytest.approx(5e-4)
     assert rates.sell[ASSETS.index("US_EQ")] == pytest.approx(12e-4)

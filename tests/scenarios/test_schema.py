@@ -216,12 +216,13 @@ def test_not_is_part_of_the_grammar_everywhere(tmp_path: Path) -> None:
     "when", ["pe - 20", "abs(pe) > 1", "pe ** 2 > 1", "pe > 'x'", "pe in [1, 2]", "cape > 1"]
 )
 def test_the_loader_says_what_the_overlay_says(tmp_path: Path, when: str) -> None:
-    names = ["pe", "pe_average", "vix", "recession_probability"]
+    scn = load_scenario(DATA / "endowment.toml")
+    names = list(scn.tactical.indicators)
     with pytest.raises(InputError) as direct:
         parse_condition(when, names)
     msg = error(tmp_path, edit('when = "pe / pe_average - 1 > 0.20"', f"when = '''{when}'''"))
     assert msg.endswith(f"tactical.rules[0].when: {direct.value}")
-    universe = load_scenario(DATA / "endowment.toml").universe
+    universe = scn.universe
     policy = pd.Series(1 / len(universe.assets), index=universe.index)
     with pytest.raises(InputError) as applied:
         overlay(
