@@ -149,7 +149,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"run only these: {', '.join(BENCHMARKS)}",
     )
     parser.add_argument(
-        "--repeat", type=int, metavar="K", help="timed runs per side (default 5; frontier-type 3)"
+        "--repeat",
+        type=int,
+        metavar="K",
+        help="timed runs per side (default 5; frontier-type 3; same_content twice K)",
     )
     parser.add_argument(
         "--json", type=Path, metavar="FILE", help="also write the header, rows and notes as JSON"

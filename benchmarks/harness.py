@@ -407,6 +407,8 @@ def fmt_seconds(s: float | None) -> str:
         return "-"
     if s < 1e-3:
         return f"{s * 1e3:.3f} ms"
+    if s < 1e-2:
+        return f"{s * 1e3:.2f} ms"
     if s < 1.0:
         return f"{s * 1e3:.1f} ms"
     return f"{s:.2f} s"

@@ -290,5 +290,3 @@ def _face_newton(
         if lam2 <= 1e-20:  # one more full step is already at the rounding level
             return y
     return y
-
-

@@ -99,6 +99,8 @@ class Compiled:
         # conflicts that arithmetic finds are raised at the first solve (after the model's
         # own checks of its data), not here
         self._conflict = self._precheck(self.cset.pieces)
+        self._pieces_key = tuple(p.key for p in self.cset.pieces)
+        self._data_names = _data_keywords(model)
         self._lock = threading.Lock()
         self._programs: OrderedDict = OrderedDict()
 
@@ -138,25 +140,26 @@ class Compiled:
         if self.model is None:
             raise InputError("this compiled problem has no model to solve; use run()")
         data = {**self.fixed, **data}
-        params = list(inspect.signature(self.model).parameters.values())[1:]
-        known = [p.name for p in params]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
+        known, required = self._data_names
+        if not data.keys() <= known.keys():
+            unknown = sorted(set(data) - set(known))
             raise InputError(
                 f"{self.objective} takes {', '.join(known)}; unknown: {', '.join(unknown)}"
             )
-        missing = [p.name for p in params if p.default is p.empty and p.name not in data]
+        missing = [name for name in required if name not in data]
         if missing:
             raise InputError(f"{self.objective} needs {', '.join(missing)} to solve")
         return self.model(self, **data)
 
     def program(self, objective: Objective, pieces: Sequence[Piece], mu) -> tuple:
         """The program of this objective and these pieces, compiled once, with its workspaces."""
-        key = (
-            objective.structure,
-            mu.tobytes() if objective.mu_in_constraints else None,
-            tuple(p.key for p in pieces),
-        )
+        base = self.cset.pieces
+        if len(pieces) >= len(base) and all(a is b for a, b in zip(base, pieces, strict=False)):
+            # the problem's own pieces (keyed once, at compile time) and the model's extras
+            shape = (self._pieces_key, tuple(p.key for p in pieces[len(base) :]))
+        else:
+            shape = (None, tuple(p.key for p in pieces))
+        key = (objective.structure, mu.tobytes() if objective.mu_in_constraints else None, shape)
         with self._lock:
             hit = self._programs.get(key)
             if hit is not None:
@@ -256,6 +259,8 @@ class Compiled:
                 return out.x[:n] / t if t > 0 else np.full(n, np.nan)
             return out.x[:n]
 
+        verified: dict = {}  # the checks of the accepted answer, kept for the report
+
         def accept(out: Outcome) -> bool:
             w = weights_of(out)
             if not np.isfinite(w).all():
@@ -264,7 +269,8 @@ class Compiled:
             # their models' own checks
             if not objective.terms and not stationary(prog, out):
                 return False
-            return checker.ok(Point(w, risk=self.risk))
+            verified["w"], verified["checks"] = w, checker.check(Point(w, risk=self.risk))
+            return all(c["ok"] for c in verified["checks"].values())
 
         winner, outs = solve_program(prog, chain=self.chain, accept=accept, workspace=pool)
         t2 = time.perf_counter()
@@ -279,10 +285,9 @@ class Compiled:
                     "add bounds, a budget or a leverage limit"
                 )
             raise SolverError("every solver in the chain failed", attempts)
-        pt = Point(weights_of(winner), risk=self.risk)
-        w = checker.cleaned(pt)
+        w = checker.cleaned(Point(verified["w"], risk=self.risk))
         pt = Point(w, risk=self.risk)
-        checks = checker.check(pt)
+        checks = verified["checks"] if w is verified["w"] else checker.check(pt)
         bind = checker.binding(prog, winner, pt)
         if objective.homogeneous:
             # duals of the homogenized problem are not in the objective's units
@@ -309,6 +314,14 @@ class Compiled:
         pt = Point(np.asarray(w, dtype=float), risk=self.risk)
         fields.setdefault("checks", self.checker.check(pt))
         return make_allocation(pt.w, self.assets, self.risk, mu, **fields)
+
+
+def _data_keywords(model) -> tuple[dict, list]:
+    """A model's data keywords (all, in order, and those without a default)."""
+    if model is None:
+        return {}, []
+    params = list(inspect.signature(model).parameters.values())[1:]
+    return dict.fromkeys(p.name for p in params), [p.name for p in params if p.default is p.empty]
 
 
 def _check_universe(universe: Universe | None, assets: pd.Index) -> None:
@@ -427,4 +440,3 @@ def shared(
         )
 
     return SHARED.get(key, make)
-

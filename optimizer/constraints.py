@@ -183,8 +183,7 @@ def _priority(value, owner: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise InputError(
-            f"constraint {owner!r}: priority must be None (hard) or an integer >= 1, "
-            f"got {value!r}"
+            f"constraint {owner!r}: priority must be None (hard) or an integer >= 1, got {value!r}"
         )
     return int(value)
 
@@ -193,9 +192,7 @@ class _Value:
     """Equality and hashing by content for the frozen constraint dataclasses."""
 
     def _content_key(self) -> tuple:
-        return (type(self).__name__,) + tuple(
-            _content(getattr(self, f.name)) for f in fields(self)
-        )
+        return (type(self).__name__,) + tuple(_content(getattr(self, f.name)) for f in fields(self))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -235,7 +232,9 @@ class Budget(_Value):
 
     def pieces(self, ctx: Context) -> list[Piece]:
         n = len(ctx.assets)
-        return [Row(self.name, self.name, np.ones(n), self.total, self.total, self.priority, "budget")]
+        return [
+            Row(self.name, self.name, np.ones(n), self.total, self.total, self.priority, "budget")
+        ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -449,7 +448,9 @@ class LeverageLimit(_Value):
 
     def pieces(self, ctx: Context) -> list[Piece]:
         n = len(ctx.assets)
-        return [Norm1(self.name, self.name, np.zeros(n), np.ones(n), float(self.max), self.priority)]
+        return [
+            Norm1(self.name, self.name, np.zeros(n), np.ones(n), float(self.max), self.priority)
+        ]
 
 
 @dataclass(frozen=True, eq=False)

@@ -80,7 +80,9 @@ def relaxation(
     """
     soft = [p for p in pieces if p.priority is not None]
     levels = sorted({p.priority for p in soft})
-    names_at = {lvl: list(dict.fromkeys(p.name for p in soft if p.priority == lvl)) for lvl in levels}
+    names_at = {
+        lvl: list(dict.fromkeys(p.name for p in soft if p.priority == lvl)) for lvl in levels
+    }
     every = [nm for lvl in levels for nm in names_at[lvl]]
     held: list[tuple[list[str], float]] = []
     x = col = None

@@ -70,6 +70,10 @@ class RebalancePlan:
         Soft constraints that had to give, each ``{"name", "priority",
         "amount"}`` (amount in the constraint's own units), highest priority
         number first; empty when every constraint held as given.
+    binding : tuple of dict
+        Policy constraints binding at the post-trade weights: ``name``,
+        ``label``, ``side`` (``"min"``, ``"max"``, ``"equal"``) and
+        ``shadow_price`` (None: a rebalance reports no prices).
     """
 
     trades: pd.DataFrame
@@ -96,6 +100,7 @@ class RebalancePlan:
     portfolio_id: str | None = None
     currency: str | None = None
     relaxed: tuple = ()
+    binding: tuple = ()
 
     def to_orders(self) -> dict[str, Any]:
         """The orders as a JSON-ready dict (schema ``trimtab.orders/1``)."""
@@ -169,6 +174,7 @@ class RebalancePlan:
                 "notes": list(self.notes),
                 "checks": self.checks,
                 "relaxed": list(self.relaxed),
+                "binding": list(self.binding),
                 "timings": self.timings,
             }
         )

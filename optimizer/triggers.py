@@ -48,6 +48,7 @@ import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.universe import Universe
+from optimizer.validation import series
 
 __all__ = [
     "ZERO_TARGET_DUST",
@@ -184,23 +185,7 @@ def drift_size(weights: np.ndarray, target: np.ndarray, *, relative: bool = Fals
 
 def _aligned(weights: Any, target: Any) -> tuple[pd.Index, np.ndarray, np.ndarray]:
     """Weights and target on the union of their labels (missing counts as 0)."""
-    pair = []
-    for values, what in ((weights, "weights"), (target, "target")):
-        if isinstance(values, Mapping):
-            values = pd.Series(values, dtype=float)
-        if not isinstance(values, pd.Series):
-            raise InputError(f"{what} must be a pandas Series labelled by asset")
-        if values.index.has_duplicates:
-            dup = values.index[values.index.duplicated()].unique()
-            raise InputError(f"{what} has duplicate asset ids: {', '.join(map(str, dup))}")
-        try:
-            values = values.astype(float)
-        except (TypeError, ValueError):
-            raise InputError(f"{what} must be numeric") from None
-        bad = values.index[~np.isfinite(values.to_numpy())]
-        if len(bad):
-            raise InputError(f"{what} has NaN or inf values for {', '.join(map(str, bad))}")
-        pair.append(values)
+    pair = [series(weights, what="weights"), series(target, what="target")]
     w, t = pair
     assets = w.index.union(t.index, sort=False)
     return (

@@ -6,7 +6,7 @@ buys ``b`` and sells ``s`` non-negative) the optimizer minimizes
 
     tracking_weight * (w - target)' C (w - target)      ex-ante tracking variance
     + sum(buy_rate * b + sell_rate * s)                  proportional costs
-    + sum(k_i * |b_i - s_i|^1.5),  k_i = impact_i sqrt(V1)   market impact
+    + sum(k_i * (b_i + s_i)^1.5),  k_i = impact_i sqrt(V1)  market impact
     + turnover_penalty * sum(b + s)
 
 subject to the policy's constraints on ``w`` (fully invested and long-only by
@@ -44,6 +44,7 @@ Layout
 :mod:`~optimizer.rebalance.rebalancer` (the held :class:`Rebalancer`),
 :mod:`~optimizer.rebalance.account` (one account's inputs and account pieces),
 :mod:`~optimizer.rebalance.program` (the program's named variable blocks),
+:mod:`~optimizer.rebalance.tracking` (the tracking term as a deviation),
 :mod:`~optimizer.rebalance.session` (the solves of one plan),
 :mod:`~optimizer.rebalance.fixed` (tickets and minimum trades),
 :mod:`~optimizer.rebalance.lots` (whole lots), :mod:`~optimizer.rebalance.plan`

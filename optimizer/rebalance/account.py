@@ -196,5 +196,14 @@ def make_account(rb: Rebalancer, holdings, target, prices, cash_flow) -> Account
             TradeBound("participation limit", f"participation limit [{assets[i]}]", i, caps[i])
             for i in range(n)
         )
-    return Account(h, tau, price, v0, v1, flow, frozen=frozenset(frozen), bands=tuple(bands),
-                   limits=tuple(limits))
+    return Account(
+        h,
+        tau,
+        price,
+        v0,
+        v1,
+        flow,
+        frozen=frozenset(frozen),
+        bands=tuple(bands),
+        limits=tuple(limits),
+    )

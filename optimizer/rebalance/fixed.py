@@ -146,4 +146,3 @@ def minimum_trades(
                 f"trades kept at the minimum size to stay feasible: {', '.join(rb.assets[small])}"
             )
     return sol, frozen, floors
-

@@ -1,25 +1,32 @@
 """Rounding trades to whole lots without spending cash the account does not have.
 
 The optimizer's trades are continuous; an order is a whole number of lots
-(``lot_size`` units at ``price``). :func:`round_to_lots` rounds them so that
+(``lot_size`` units at ``price``). :func:`round_to_lots` rounds each trade to
+the nearest lot, then
 
-1. no trade passes its own limits: the participation limit (both sides) and,
-   in a long-only account, the position (never sell more than is held);
-   such trades are rounded toward zero;
-2. the total traded stays within the turnover cap: while it does not, the
-   trade whose rounding added the most loses a lot (toward zero);
-3. the rounded trades never spend more than the cash available (``net``:
-   sells plus the contribution, less any cash the budget keeps out): while
-   they do, the buy whose rounding added the most loses a lot; with no buy
-   left, a sell grows by a lot: the smallest lot that covers the shortfall
-   within every limit and the cap (of an asset the optimizer sells, else of
-   any asset free to trade), else a lot of a sell the optimizer wanted (the
-   smallest that covers the shortfall, else the largest), within its limits
-   when it can, else only within the position;
-4. idle cash is put back to work: a lot more where that brings a trade
-   closer to the optimizer's, then, while more than a lot of the dearest asset
-   would stay idle, a lot more of any trade with room, always within the
-   trade limits, the turnover cap and the cash.
+1. brings every trade within its own limits, rounding toward zero: the
+   participation limit (both sides) and, in a long-only account, the position
+   (never sell more than is held);
+2. brings the total traded within the turnover cap: lots come off the trades
+   whose rounding added the most (toward zero);
+3. never spends more cash than there is (``net``: sells plus the
+   contribution, less any cash the budget keeps out): lots come off the buys
+   whose rounding added the most; with no buy left, a sell grows: first by
+   the smallest lot that covers the shortfall within every limit and the cap
+   (of an asset the optimizer sells, else of any asset free to trade), else a
+   sell the optimizer wanted (the smallest lot covering the shortfall, else
+   the largest), within its limits when it can, else only within the position;
+4. if selling for cash broke the cap, lots come off the buys, then off the
+   sells whose lot the cash left can spare;
+5. puts idle cash back to work: lots where that brings a trade closer to the
+   optimizer's, then, while more than a lot of the dearest asset would stay
+   idle, lots of any trade with room, always within the trade limits, the
+   turnover cap and the cash.
+
+"The trades whose rounding added the most" is a greedy order: one lot at a
+time off the trade with the largest excess ``|rounded| - |optimal|``. It is
+computed in one pass (:func:`_cuts`, a water level over the excesses), so
+that small lots against a large shortfall cost no more than large ones.
 
 The leftover cash is returned (>= 0). Step 3 can break the turnover cap or a
 participation limit (a withdrawal must be met in whole lots); the plan's
@@ -34,6 +41,8 @@ from optimizer.errors import InputError
 
 #: Currency slack of every comparison (rounding error of sums of lots).
 EPS = 1e-9
+#: Bisection steps of the water level in :func:`_cuts`.
+LEVEL_STEPS = 80
 
 
 def lot_vector(lot, assets) -> np.ndarray:
@@ -59,9 +68,47 @@ def lot_vector(lot, assets) -> np.ndarray:
     return v
 
 
-def _cut(out: np.ndarray, unit: np.ndarray, j: int) -> None:
-    """One lot less of trade ``j``, toward zero."""
-    out[j] -= np.sign(out[j]) * unit[j]
+def _cuts(out: np.ndarray, trades: np.ndarray, unit: np.ndarray, pool, need: float) -> np.ndarray:
+    """Lots to take off each trade (toward zero), largest rounding excess first, to free ``need``.
+
+    The greedy takes one lot at a time off the trade with the largest current
+    excess ``|out| - |trades|``; after ``m`` lots, trade ``j``'s excess is
+    ``e_j - m u_j``. Taking every lot whose excess before the cut is at least
+    a level ``L`` frees ``sum_j u_j * clip(floor((e_j - L) / u_j) + 1, 0, lots_j)``,
+    which falls as ``L`` rises: the highest level that frees ``need`` is the
+    greedy's stopping point (ties at that level may free a little more).
+
+    Returns
+    -------
+    numpy.ndarray of float, shape (n,)
+        Whole numbers of lots (0 outside ``pool``); all of the pool's lots when
+        even that does not free ``need``.
+    """
+    lots = np.where(pool, np.round(np.abs(out) / np.where(unit > 0, unit, 1.0)), 0.0)
+    if need <= EPS or not lots.any():
+        return np.zeros(len(out))
+    safe = np.where(unit > 0, unit, 1.0)
+    excess = np.abs(out) - np.abs(trades)
+
+    def taken(level: float) -> np.ndarray:
+        return np.clip(np.floor((excess - level) / safe) + 1.0, 0.0, lots)
+
+    if float(unit @ lots) <= need + EPS:
+        return lots
+    high = float(excess[lots > 0].max())  # at this level one lot of the largest goes
+    low = float((excess - lots * safe)[lots > 0].min())  # here every lot goes
+    for _ in range(LEVEL_STEPS):
+        mid = 0.5 * (low + high)
+        if float(unit @ taken(mid)) >= need - EPS:
+            low = mid
+        else:
+            high = mid
+    return taken(low)
+
+
+def _take(out: np.ndarray, unit: np.ndarray, lots: np.ndarray) -> None:
+    """Take ``lots`` lots off each trade, toward zero (in place)."""
+    out -= np.sign(out) * lots * unit
 
 
 def round_to_lots(
@@ -108,89 +155,87 @@ def round_to_lots(
         When no whole-lot sell can raise the cash the trades need.
     """
     k = len(trades)
-    guard = 10 * k + 10
     live = (trades != 0) & (unit > 0)
     safe = np.where(unit > 0, unit, 1.0)
     out = np.zeros(k)
     out[live] = np.round(trades[live] / safe[live]) * unit[live]
+    floor = np.full(k, -np.inf) if held is None else -held
+    movable = np.zeros(k, dtype=bool) if movable is None else movable & (unit > 0)
     # 1. each trade within its limits, rounded toward zero
     above, below = live & (out > hi + EPS), live & (out < lo - EPS)
     out[above] = np.floor((hi[above] + EPS) / safe[above]) * unit[above]
     out[below] = -np.floor((-lo[below] + EPS) / safe[below]) * unit[below]
-    floor = np.full(k, -np.inf) if held is None else -held
-    movable = np.zeros(k, dtype=bool) if movable is None else movable & (unit > 0)
-    # 2. the turnover cap: a lot less of the trade whose rounding added the most, among the
-    #    cuts that leave enough cash (any buy; a sell when the cash left covers its lot) if any
-    for _ in range(guard):
-        if np.abs(out).sum() <= turnover + EPS:
-            break
-        has = live & (out != 0)
-        keeps = has & ((out > 0) | (unit <= net - out.sum() + EPS))
-        pick = np.flatnonzero(keeps if keeps.any() else has)
-        if pick.size == 0:
-            break
-        _cut(out, unit, int(pick[np.argmax(np.abs(out[pick]) - np.abs(trades[pick]))]))
-    # 3. cash: never spend more than there is
-    for _ in range(guard):
+    # 2. the turnover cap
+    _take(out, unit, _cuts(out, trades, unit, out != 0, np.abs(out).sum() - turnover))
+    # 3. cash: buys first, then sells grow
+    _take(out, unit, _cuts(out, trades, unit, out > 0, out.sum() - net))
+    for _ in range(2 * k + 2):
         short = out.sum() - net
         if short <= EPS:
             break
-        buys = np.flatnonzero(live & (out > 0))
-        if buys.size:
-            j = int(buys[np.argmax(out[buys] - trades[buys])])
-            out[j] -= unit[j]
-            continue
-        # a lot more to sell: first the smallest lot that raises the shortfall within every
-        # limit and the cap, of an asset the optimizer sells, else of any asset free to trade
-        wanted = (trades < 0) & live
-        room = turnover - np.abs(out).sum()
-        good = (out - unit >= lo - EPS) & (unit >= short - EPS) & (unit <= room + EPS)
-        good &= unit > 0
-        for pool in (wanted, movable):
-            found = np.flatnonzero(pool & good)
-            if found.size:
-                j = found[np.argmin(unit[found])]
-                break
-        else:
-            # then a sell the optimizer wanted, within its limits first, else within the
-            # position (sells rounded to zero count too): the smallest lot that covers the
-            # shortfall, else the largest
-            sells = np.flatnonzero(wanted & (out - unit >= lo - EPS))
-            if sells.size == 0:
-                sells = np.flatnonzero(wanted & (out - unit >= floor - EPS))
-            if sells.size == 0:
-                break
-            cover = sells[unit[sells] >= short - EPS]
-            j = cover[np.argmin(unit[cover])] if cover.size else sells[np.argmax(unit[sells])]
-        out[j] -= unit[j]
-    if out.sum() - net > EPS:
-        raise InputError("could not round the trades to whole lots within the cash available")
-    # the cash step may have sold more: back within the cap by cutting buys (frees cash)
-    for _ in range(guard):
-        buys = np.flatnonzero(live & (out > 0))
-        if np.abs(out).sum() <= turnover + EPS or buys.size == 0:
+        j = _seller(out, trades, unit, short, turnover - np.abs(out).sum(), lo, floor, movable)
+        if j is None:
             break
-        _cut(out, unit, int(buys[np.argmax(out[buys] - trades[buys])]))
-    # 4. idle cash back to work
-    residual = net - out.sum()
+        room = lo[j] if out[j] - unit[j] >= lo[j] - EPS else floor[j]
+        most = np.floor((out[j] - room + EPS) / unit[j])
+        out[j] -= min(max(np.ceil((short - EPS) / unit[j]), 1.0), most) * unit[j]
+    if out.sum() - net > EPS:
+        raise InputError(
+            f"could not round the trades to whole lots within the cash available: "
+            f"{out.sum() - net:,.2f} short after selling every lot the positions allow"
+        )
+    # 4. back within the cap: buys (frees cash), then sells the cash left can spare
+    _take(out, unit, _cuts(out, trades, unit, out > 0, np.abs(out).sum() - turnover))
+    for _ in range(2 * k + 2):
+        over = np.abs(out).sum() - turnover
+        spare = net - out.sum()
+        sells = np.flatnonzero((out < 0) & (unit <= spare + EPS))
+        if over <= EPS or sells.size == 0:
+            break
+        j = int(sells[np.argmax(np.abs(out[sells]) - np.abs(trades[sells]))])
+        m = min(np.ceil((over - EPS) / unit[j]), np.floor((spare + EPS) / unit[j]))
+        out[j] += min(m, np.round(-out[j] / unit[j])) * unit[j]
+    _fill(out, trades, unit, net, hi, turnover, live)
+    return out, float(max(net - out.sum(), 0.0))
+
+
+def _seller(out, trades, unit, short, room, lo, floor, movable) -> int | None:
+    """The asset that sells more lots to raise ``short`` (step 3 of the module docstring)."""
+    wanted = (trades < 0) & (unit > 0)
+    within = (out - unit >= lo - EPS) & (unit > 0)
+    good = within & (unit >= short - EPS) & (unit <= room + EPS)
+    for pool in (wanted, movable):
+        found = np.flatnonzero(pool & good)
+        if found.size:
+            return int(found[np.argmin(unit[found])])
+    sells = np.flatnonzero(wanted & within)
+    if sells.size == 0:
+        sells = np.flatnonzero(wanted & (out - unit >= floor - EPS))
+    if sells.size == 0:
+        return None
+    cover = sells[unit[sells] >= short - EPS]
+    return int(cover[np.argmin(unit[cover])] if cover.size else sells[np.argmax(unit[sells])])
+
+
+def _fill(out, trades, unit, net, hi, turnover, live) -> None:
+    """Step 5: idle cash back to work, within the limits, the cap and the cash (in place)."""
     biggest = float(unit[live].max(initial=0.0))
-    for _ in range(guard):
+    for _ in range(4 * len(out) + 4):
+        residual = net - out.sum()
         room = turnover - np.abs(out).sum()
         short = trades - out
         grows = np.abs(out + unit) - np.abs(out)  # turnover added by one lot more
         ok = live & (unit <= residual + EPS) & (out + unit <= hi + EPS) & (grows <= room + EPS)
         pick = ok & (short >= unit / 2)
-        if not pick.any():
-            if residual < biggest - EPS:
-                break
-            pick = ok
-        if not pick.any():
+        if pick.any():
+            j = int(np.flatnonzero(pick)[np.argmax(short[pick])])
+            m = np.floor(short[j] / unit[j] + 0.5)  # the lots that bring it nearest
+        elif residual >= biggest - EPS and ok.any():
+            j = int(np.flatnonzero(ok)[np.argmax(short[ok])])
+            m = np.ceil((residual - biggest + EPS) / unit[j])  # idle below the dearest lot
+        else:
             break
-        j = int(np.flatnonzero(pick)[np.argmax(short[pick])])
-        m = min(np.floor(short[j] / unit[j] + 0.5), np.floor((residual + EPS) / unit[j]))
-        m = min(m, np.floor((hi[j] - out[j] + EPS) / unit[j]))
+        m = min(m, np.floor((residual + EPS) / unit[j]), np.floor((hi[j] - out[j] + EPS) / unit[j]))
         back = np.round(max(-out[j], 0.0) / unit[j])  # lots that shrink a sell
         m = min(m, 2 * back + np.floor((room + EPS) / unit[j]))
         out[j] += max(m, 1.0) * unit[j]
-        residual = net - out.sum()
-    return out, float(max(residual, 0.0))

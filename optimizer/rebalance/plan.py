@@ -37,7 +37,7 @@ from optimizer.verify import FEAS_TOL
 _COLUMNS = pd.Index(
     ["notional", "quantity", "price", "cost_proportional", "cost_impact", "cost_fixed", "est_cost"]
 )
-_SIDES = pd.array(["sell", "buy"], dtype="str")
+_SIDES = pd.Series(["sell", "buy"]).array  # the default string dtype of this pandas
 #: Relative slack on the per-trade limits handed to the rounding (currency rounding error).
 LIMIT_SLACK = 1e-12
 
@@ -77,9 +77,7 @@ def rounded(
     cap = np.inf if rb.max_turnover is None else rb.max_turnover * acct.v1
     movable = np.ones(n, dtype=bool)
     movable[sorted(frozen)] = False
-    return round_to_lots(
-        trades, unit, net, lo=lo, hi=hi, held=held, turnover=cap, movable=movable
-    )
+    return round_to_lots(trades, unit, net, lo=lo, hi=hi, held=held, turnover=cap, movable=movable)
 
 
 def assemble(
@@ -205,4 +203,5 @@ def assemble(
         portfolio_id=portfolio_id,
         currency=rb.currency,
         relaxed=session.relaxed(pt),
+        binding=wchk.binding_sides(pt),
     )

@@ -8,35 +8,33 @@ block      size   meaning
 weights    n      post-trade weights ``w``
 buys       n      ``b >= 0``, bought value over ``V1``
 sells      n      ``s >= 0``, sold value over ``V1``
-impact     n      ``m_i >= (b_i + s_i)^1.5`` (power cones; only with impact costs)
+impact     n      ``m_i >= sqrt(V1 / V_IMPACT) (b_i + s_i)^1.5`` (power cones; only
+                  with impact costs)
 =========  =====  ==============================================================
 
 The rows tie them together: the holdings equation ``w - b + s = h / V1`` (one
 row per asset), ``b, s >= 0``, ``b_i = s_i = 0`` for each frozen asset, the
-impact cones, the tracking term (:func:`add_tracking`), then the constraint
+impact cones, the tracking term (:mod:`optimizer.rebalance.tracking`), then the
+constraint
 pieces (:mod:`optimizer.pieces`) lowered against :meth:`Columns.layout`.
 
-The tracking term ``lambda (w - target)' C (w - target)`` is kept as a
-deviation: with ``C = R R' + diag(d)`` (:class:`Root`: a Cholesky factor of a
-dense covariance, or the loadings and specific variances of a factor model),
-``y = R'(w - target)``
-and ``lambda (|y|^2 + sum(d w^2))`` in the objective. Expanded as
-``lambda w'Cw - 2 lambda target'C w``, the program's optimum would be the
-tracking variance less the constant ``lambda target' C target``, a figure
-about ten thousand times larger than the variance left, and a solver's
-relative gap tolerance would apply to that (measured on the adviser case
-with a turnover cap, at tolerance 1e-9: trades up to 10 cents from the exact
-optimum expanded, 3 cents as a deviation).
+The impact cost of trade ``t_i = V1 (b_i + s_i)``, as a fraction of ``V1``, is
+``impact_i sqrt(V1) (b_i + s_i)^1.5``. The account's value enters the cones'
+constants, not the objective: the cone ``(m_i, V_IMPACT / V1, b_i + s_i)`` of
+exponent 2/3 holds ``m_i >= sqrt(V1 / V_IMPACT) (b_i + s_i)^1.5``, and ``m_i``
+costs ``impact_i sqrt(V_IMPACT)``, the same for every account.
 
-What changes from one account to the next is only ``q`` (the target, the cost
-rates, the impact coefficient scaled by ``sqrt(V1)``) and ``b`` (the holdings
-``h / V1`` and the limits of the *account pieces*: no-trade band edges,
-minimum-trade floors, participation and turnover limits). A
-:class:`RebalanceProgram` therefore keeps ``P``, ``A`` and the cones, knows
-which rows of ``b`` each account piece fills, and makes each account's program
-with :meth:`RebalanceProgram.instance`: the matrices are shared, so one
-Clarabel workspace of its :class:`~optimizer.solvers.WorkspacePool` serves
-every account by ``update(q=, b=)``.
+So from one account to the next only ``b`` changes (the holdings ``h / V1``,
+the target through ``R' target``, the impact cones' ``V_IMPACT / V1``, and the
+limits of the *account pieces*: no-trade band edges, minimum-trade floors,
+participation and turnover limits), and ``q`` (the cost rates, the impact
+prices) stays as it is for one target. A :class:`RebalanceProgram` keeps ``P``,
+``A`` and the cones, knows which rows of ``b`` each account piece fills, and
+makes each account's program with :meth:`RebalanceProgram.instance`: the
+matrices are shared, and with ``q`` unchanged one Clarabel solver of its
+:class:`~optimizer.solvers.WorkspacePool` serves every account by
+``update(b=)`` (a solver is set up again whenever ``q`` changes, so that an
+answer never depends on what was solved before).
 """
 
 from __future__ import annotations
@@ -49,9 +47,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.pieces import Layout, Piece, TradeNorm, lower_pieces
-from optimizer.program import CONES, Builder, Program
+from optimizer.program import CONES, Builder, Outcome, Program
+from optimizer.rebalance.tracking import Root, add_tracking
 from optimizer.riskmodel import RiskModel
 from optimizer.solvers import WorkspacePool
+from optimizer.verify import KKT_TOL, KKT_TOL_INACCURATE
+
+#: Account value (currency) at which the impact cones are scaled one to one (any positive
+#: number gives the same optimum; a typical account keeps the cones' constants near 1).
+V_IMPACT = 1e6
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,7 @@ class Columns:
 
     def layout(self, risk: RiskModel | None) -> Layout:
         """The :class:`~optimizer.pieces.Layout` pieces are lowered against."""
-        return Layout(
-            self.n, buy=np.asarray(self.buys), sell=np.asarray(self.sells), risk=risk
-        )
+        return Layout(self.n, buy=np.asarray(self.buys), sell=np.asarray(self.sells), risk=risk)
 
     def weights_of(self, x: np.ndarray) -> np.ndarray:
         """``w`` from a solution ``x``, shape (n,)."""
@@ -89,9 +91,7 @@ class Columns:
         return x[self.buys.start : self.buys.stop] - x[self.sells.start : self.sells.stop]
 
 
-def add_trades(
-    b: Builder, n: int, h_w: np.ndarray, frozen: Sequence[int]
-) -> tuple[Columns, int]:
+def add_trades(b: Builder, n: int, h_w: np.ndarray, frozen: Sequence[int]) -> tuple[Columns, int]:
     """Add buys, sells, the holdings equation and the frozen assets to a builder.
 
     Parameters
@@ -127,7 +127,9 @@ def add_trades(
     if len(frozen):
         idx = np.array(sorted(frozen), dtype=int)
         m = len(idx)
-        mat = sp.csr_matrix((np.ones(2 * m), (np.arange(2 * m), np.r_[idx, n + idx])), (2 * m, 2 * n))
+        mat = sp.csr_matrix(
+            (np.ones(2 * m), (np.arange(2 * m), np.r_[idx, n + idx])), (2 * m, 2 * n)
+        )
         b.add("zero", mat, both, np.zeros(2 * m))
     return cols, holdings_block
 
@@ -149,89 +151,6 @@ def elastic_base(
         return cols.layout(risk)
 
     return base
-
-
-@dataclass(frozen=True, eq=False)
-class Root:
-    """``C = R R' + diag(d)``: what the tracking term of a program is built from.
-
-    Attributes
-    ----------
-    rt : numpy.ndarray or scipy.sparse matrix, shape (k, n)
-        ``R'``: the transposed Cholesky factor of a positive definite dense
-        covariance (upper triangular, ``k = n``), an eigen-root of a singular one,
-        or the loadings ``G'`` of a factor model.
-    d : numpy.ndarray, shape (n,), or None
-        Specific variances of a factor model (None for a dense covariance).
-    """
-
-    rt: np.ndarray | sp.spmatrix
-    d: np.ndarray | None = None
-
-    @classmethod
-    def of(cls, risk: RiskModel) -> Root:
-        """The root of a risk model (computed once per rebalancer)."""
-        if risk.kind == "factor":
-            return cls(risk.G.T, risk.d)
-        try:
-            return cls(np.linalg.cholesky(risk.dense).T)
-        except np.linalg.LinAlgError:  # singular: the eigen-root of the positive part
-            return cls(risk.root_t())
-
-
-def add_tracking(b: Builder, root: Root, weight: float, n: int) -> int | None:
-    """Add the quadratic part of ``weight * (w - target)' C (w - target)`` to ``b``.
-
-    A block ``y`` (one variable per row of ``R'``) with rows
-    ``R'w - y = R' target`` (constants per account) and
-    ``weight * (|y|^2 + sum(d w^2))`` in ``P``.
-
-    Returns
-    -------
-    int or None
-        Index among ``b.blocks`` of the rows ``R'w - y`` (None for a zero weight).
-    """
-    if weight == 0:
-        return None
-    k = root.rt.shape[0]
-    y = b.var(k)
-    block = len(b.blocks)
-    b.add(
-        "zero",
-        sp.hstack([sp.csr_matrix(root.rt), -sp.eye(k)]),
-        np.r_[np.arange(n), np.arange(y, y + k)],
-        np.zeros(k),
-        homogeneous=False,
-    )
-    b.quad(np.arange(y, y + k), np.arange(y, y + k), np.full(k, 2.0 * weight))
-    if root.d is not None:
-        b.quad(np.arange(n), np.arange(n), 2.0 * weight * root.d)
-    return block
-
-
-def tracking_data(
-    root: Root, weight: float, target: np.ndarray
-) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """Per-account data of the tracking term of :func:`add_tracking`.
-
-    Returns
-    -------
-    q_w : numpy.ndarray, shape (n,)
-        Linear objective on the weights (``-2 weight d * target``).
-    root_b : numpy.ndarray, shape (k,), or None
-        Constants of the rows ``R'w - y``: ``R' target`` (None for a zero weight).
-    constant : float
-        What the program's objective lacks of ``weight * |w - target|_C^2``
-        (``weight * sum(d target^2)``).
-    """
-    n = len(target)
-    if weight == 0:
-        return np.zeros(n), None, 0.0
-    root_b = np.asarray(root.rt @ target).reshape(-1)
-    if root.d is None:
-        return np.zeros(n), root_b, 0.0
-    d_tau = root.d * target
-    return -2.0 * weight * d_tau, root_b, weight * float(target @ d_tau)
 
 
 def shape_key(p: Piece) -> tuple:
@@ -272,31 +191,59 @@ class RebalanceProgram:
         Rows of ``b`` holding ``h / V1``.
     root_rows : numpy.ndarray of int
         Rows of ``b`` holding ``R' target`` (empty without a tracking term).
+    impact_rows : numpy.ndarray of int
+        Rows of ``b`` holding ``V_IMPACT / V1`` (empty without impact costs).
     fill_rows, fill_piece, fill_max : numpy.ndarray
         Row of ``b``, index of the account piece, and side (True: the upper
         limit ``hi``, False: ``-lo``) of every row an account piece fills.
     pool : WorkspacePool
         Clarabel workspaces of this structure, shared by threads.
+    p_rows, a_cols : scipy.sparse.csr_matrix
+        ``P`` and ``A'`` as row-major matrices, for the stationarity check.
     """
 
     template: Program
     cols: Columns
     holdings_rows: np.ndarray
     root_rows: np.ndarray
+    impact_rows: np.ndarray
     fill_rows: np.ndarray
     fill_piece: np.ndarray
     fill_max: np.ndarray
     pool: WorkspacePool
+    p_rows: sp.csr_matrix
+    a_cols: sp.csr_matrix
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the matrices (approximate)."""
         t = self.template
+        mats = (t.P, t.A, self.p_rows, self.a_cols)
         return int(
-            sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in (t.P, t.A))
+            sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in mats)
             + t.q.nbytes
             + t.b.nbytes
         )
+
+    def stationary(self, prog: Program, out: Outcome) -> bool:
+        """:func:`optimizer.verify.stationary` with ``P`` and ``A'`` made once.
+
+        True when the solver's pair satisfies ``Px + q + A'z = 0`` to
+        ``KKT_TOL`` (``KKT_TOL_INACCURATE`` for an inaccurate answer), relative
+        to ``1 + max(|Px|, |q|, |A'z|)``; True without duals.
+        """
+        if out.x is None or out.z is None or len(out.z) != self.a_cols.shape[1]:
+            return True
+        px = self.p_rows @ out.x
+        atz = self.a_cols @ out.z
+        resid = float(np.abs(px + prog.q + atz).max(initial=0.0))
+        size = max(
+            float(np.abs(px).max(initial=0.0)),
+            float(np.abs(prog.q).max(initial=0.0)),
+            float(np.abs(atz).max(initial=0.0)),
+        )
+        tol = KKT_TOL if out.status == "optimal" else KKT_TOL_INACCURATE
+        return resid <= tol * (1.0 + size)
 
     def instance(
         self,
@@ -307,6 +254,7 @@ class RebalanceProgram:
         buy: np.ndarray,
         sell: np.ndarray,
         impact: np.ndarray | None,
+        value: float,
         account: Sequence[Piece],
     ) -> Program:
         """The program of one account (the matrices shared with the template).
@@ -321,7 +269,9 @@ class RebalanceProgram:
         buy, sell : numpy.ndarray, shape (n,)
             Cost per unit of bought and sold weight (rates plus the turnover penalty).
         impact : numpy.ndarray, shape (n,), or None
-            Impact coefficient per unit of ``m`` (``impact_i sqrt(V1)``).
+            Price of ``m`` (``impact_i sqrt(V_IMPACT)``).
+        value : float
+            ``V1``, the account's value after the cash flow (currency).
         account : sequence of Piece
             The account pieces, in the order the program was compiled with.
         """
@@ -336,10 +286,43 @@ class RebalanceProgram:
         b[self.holdings_rows] = h_w
         if self.root_rows.size:
             b[self.root_rows] = root_b
+        if self.impact_rows.size:
+            b[self.impact_rows] = V_IMPACT / value
         if self.fill_rows.size:
             lim = _limits(account)[self.fill_piece]
             b[self.fill_rows] = np.where(self.fill_max, lim[:, 1], -lim[:, 0])
         return Program(t.P, q, t.A, b, t.cones, t.tags, t.P_upper)
+
+
+def _add_impact(b: Builder, cols: Columns, frozen: Sequence[int]) -> int | None:
+    """The impact cones ``(m_i, V_IMPACT / V1, b_i + s_i)`` of the assets that trade.
+
+    A frozen asset's ``m_i`` is held at 0 by an equality instead: a cone whose
+    every entry goes to zero is a point an interior-point solver reaches
+    poorly (Clarabel then stops on "insufficient progress").
+
+    Returns
+    -------
+    int or None
+        Index among ``b.blocks`` of the cones (None when every asset is frozen).
+    """
+    n = cols.n
+    held = np.array(sorted(frozen), dtype=int)
+    free = np.setdiff1d(np.arange(n), held)
+    m, buy, sell = (np.asarray(r) for r in (cols.impact, cols.buys, cols.sells))
+    if held.size:
+        b.add("zero", np.eye(held.size), m[held], np.zeros(held.size))
+    if not free.size:
+        return None
+    k = free.size
+    rows = np.r_[3 * np.arange(k), 3 * np.arange(k) + 2, 3 * np.arange(k) + 2]
+    which = np.r_[np.arange(k), k + np.arange(k), 2 * k + np.arange(k)]
+    mat = sp.csr_matrix((-np.ones(3 * k), (rows, which)), shape=(3 * k, 3 * k))
+    block = len(b.blocks)
+    b.add(
+        "pow", mat, np.r_[m[free], buy[free], sell[free]], np.tile([0.0, 1.0, 0.0], k), param=2 / 3
+    )
+    return block
 
 
 def compile_rebalance(
@@ -380,14 +363,11 @@ def compile_rebalance(
     """
     b = Builder(n)
     cols, holdings_block = add_trades(b, n, np.zeros(n), frozen)
+    impact_block = None
     if impact:
         m = b.var(n)
         cols = Columns(n, cols.weights, cols.buys, cols.sells, range(m, m + n))
-        rows = np.r_[3 * np.arange(n), 3 * np.arange(n) + 2, 3 * np.arange(n) + 2]
-        which = np.r_[np.arange(n), n + np.arange(n), 2 * n + np.arange(n)]
-        mat = sp.csr_matrix((-np.ones(3 * n), (rows, which)), shape=(3 * n, 3 * n))
-        block_cols = np.r_[np.asarray(cols.impact), np.asarray(cols.buys), np.asarray(cols.sells)]
-        b.add("pow", mat, block_cols, np.tile([0.0, 1.0, 0.0], n), param=2.0 / 3.0)
+        impact_block = _add_impact(b, cols, frozen)
     root_block = add_tracking(b, root, tracking_weight, n)
     layout = cols.layout(risk)
     lower_pieces(b, policy, layout)
@@ -407,15 +387,22 @@ def compile_rebalance(
     if root_block is not None:
         first = starts[root_block]
         root_rows = np.arange(first, first + b.blocks[root_block].size)
+    impact_rows = np.zeros(0, dtype=int)
+    if impact_block is not None:
+        cones = b.blocks[impact_block].size // 3
+        impact_rows = starts[impact_block] + 3 * np.arange(cones) + 1
     out = RebalanceProgram(
         prog,
         cols,
         np.arange(start, start + n),
         root_rows,
+        impact_rows,
         np.array(rows, dtype=int),
         np.array(piece, dtype=int),
         np.array(upper, dtype=bool),
         WorkspacePool(prog, tol),
+        prog.P.tocsr(),
+        prog.A.T.tocsr(),
     )
     # the rows found must hold what the lowering put there (a change in the builder's
     # row order would otherwise fill the wrong rows silently)

@@ -26,12 +26,13 @@ from optimizer.constraints import LongOnly, resolve
 from optimizer.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError
 from optimizer.pieces import Piece
-from optimizer.rebalance.fixed import drop_tickets, minimum_trades
 from optimizer.rebalance.account import make_account
+from optimizer.rebalance.fixed import drop_tickets, minimum_trades
 from optimizer.rebalance.lots import lot_vector
 from optimizer.rebalance.plan import assemble
-from optimizer.rebalance.program import RebalanceProgram, Root, compile_rebalance, shape_key
+from optimizer.rebalance.program import RebalanceProgram, compile_rebalance, shape_key
 from optimizer.rebalance.session import Session
+from optimizer.rebalance.tracking import Root
 from optimizer.riskmodel import RiskModel
 from optimizer.solve import chain_of
 from optimizer.trades import RebalancePlan, _series
@@ -45,8 +46,6 @@ DEFAULT_TRACKING_WEIGHT = 100.0
 #: Compiled programs a rebalancer keeps (most recent first), and the bytes they may hold.
 PROGRAMS_KEPT = 32
 PROGRAM_BYTES = 64 * 2**20
-#: Names of the constraints the rebalance makes itself (a policy constraint may not take them).
-OWN_NAMES = ("turnover cap", "participation limit", "no-trade band", "minimum trade")
 
 
 def _number(value, what: str, *, minimum: float = 0.0, strict: bool = False) -> float:
@@ -74,6 +73,13 @@ def _band_vector(bands, assets: pd.Index) -> np.ndarray:
     if (s < 0).any():
         raise InputError("no_trade_bands must be non-negative")
     return s.reindex(assets).to_numpy(dtype=float)
+
+
+def _variances(risk: RiskModel) -> np.ndarray:
+    """The annualized variances ``C_ii``, shape (n,), without forming a factor model's ``C``."""
+    if risk.kind == "factor":
+        return risk.d + (risk.G**2).sum(axis=1)
+    return np.diag(risk.dense).copy()
 
 
 class Rebalancer:
@@ -185,12 +191,7 @@ class Rebalancer:
         self.pieces: tuple[Piece, ...] = tuple(self.cset.pieces)
         self.budget = self.cset.budget if self.cset.budget is not None else 1.0
         self.long_only = any(isinstance(c, LongOnly) for c in self.cset.constraints)
-        diag = None
-        if costs.impact > 0:
-            diag = self.risk.d + (self.risk.G**2).sum(axis=1) if self.risk.kind == "factor" else (
-                np.diag(self.risk.dense)
-            )
-        self.rc = costs.resolve(self.assets, universe, diag)
+        self.rc = costs.resolve(self.assets, universe, _variances(self.risk))
         self.impact = bool(np.any(self.rc.impact > 0))
         self.buy_q = self.rc.buy + self.penalty
         self.sell_q = self.rc.sell + self.penalty

@@ -23,7 +23,8 @@ from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.pieces import Piece, Point
 from optimizer.program import Outcome
 from optimizer.rebalance.account import Account, floor_pieces
-from optimizer.rebalance.program import elastic_base, tracking_data
+from optimizer.rebalance.program import V_IMPACT, elastic_base
+from optimizer.rebalance.tracking import tracking_data
 from optimizer.solve import solve_program
 from optimizer.verify import Checker
 
@@ -65,7 +66,7 @@ class Session:
         h_w = acct.h_w
         self.h_w = h_w
         self.q_w, self.root_b, self.const = tracking_data(rb.root, rb.lam, acct.tau)
-        self.impact = rb.rc.impact * np.sqrt(acct.v1) if rb.impact else None
+        self.impact = rb.rc.impact * np.sqrt(V_IMPACT) if rb.impact else None
 
     # -- bookkeeping ------------------------------------------------------------------
     def attempts(self) -> list[dict]:
@@ -113,6 +114,7 @@ class Session:
             buy=rb.buy_q,
             sell=rb.sell_q,
             impact=self.impact,
+            value=acct.v1,
             account=account,
         )
         wchk, tchk = self.checkers(floors)
@@ -120,7 +122,9 @@ class Session:
 
         def accept(out: Outcome) -> bool:
             pt = self.point(out.x, cols)
-            return bool(np.isfinite(pt.w).all()) and wchk.ok(pt) and tchk.ok(pt)
+            if not (np.isfinite(pt.w).all() and entry.stationary(prog, out)):
+                return False
+            return wchk.ok(pt) and tchk.ok(pt)
 
         winner, outs = solve_program(prog, chain=rb.chain, accept=accept, workspace=entry.pool)
         self.outcomes.extend(outs)

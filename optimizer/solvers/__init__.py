@@ -93,8 +93,8 @@ def run_solver(
     workspace : WorkspacePool or ClarabelWorkspace, optional
         Clarabel solves on it when its tolerance is ``tol`` and ``prog`` has its
         structure, and on a fresh solver otherwise; the answer is the same either
-        way. Other solvers ignore it. A :class:`ClarabelWorkspace` must not be
-        shared between threads; a :class:`WorkspacePool` may be.
+        way. Other solvers ignore it. Threads sharing a :class:`ClarabelWorkspace`
+        take turns; threads sharing a :class:`WorkspacePool` solve in parallel.
 
     Returns
     -------

@@ -195,8 +195,8 @@ class ClarabelWorkspace:
     and re-used by later ones, which pass the new ``b`` (and ``q``) by
     ``update``; when ``P != 0`` a new ``q`` sets a new solver up (see the module
     docstring: the answer must not depend on the solver's history). A workspace
-    is used by one thread at a time; share a :class:`WorkspacePool` between
-    threads instead.
+    serves one thread at a time (a lock serialises concurrent calls); share a
+    :class:`WorkspacePool` between threads to solve in parallel.
 
     Parameters
     ----------
@@ -220,6 +220,9 @@ class ClarabelWorkspace:
         self.tol = float(tol)
         self._solver: Any = None
         self._q_setup: np.ndarray | None = None
+        # one solve at a time: a Clarabel solver used by two threads at once raises
+        # "Already borrowed" (and its data could be swapped under a running solve)
+        self._lock = threading.Lock()
         #: Number of solves run by this workspace.
         self.solves = 0
         #: Number of Clarabel solvers it has set up (a new one for each new ``q`` when P != 0).
@@ -275,6 +278,14 @@ class ClarabelWorkspace:
 
     def _run(self, prog: Program) -> Outcome:
         """:meth:`solve` without the structure check (``prog`` is known to match)."""
+        with self._lock:
+            try:
+                return self._run_locked(prog)
+            except BaseException:
+                self._solver = self._q_setup = None  # never re-use a solver that failed
+                raise
+
+    def _run_locked(self, prog: Program) -> Outcome:
         start = time.perf_counter()
         q = np.array(prog.q, dtype=float)  # a copy: kept as the set-up q
         b = np.minimum(np.ascontiguousarray(prog.b, dtype=float), INF_BOUND)

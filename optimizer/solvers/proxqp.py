@@ -52,6 +52,9 @@ class ProxQP:
         self.n_eq, self.n_in = n_eq, n_in
         self.b = np.array(prog.b, dtype=float)
         self._fill_box(np.full(nx, -_BIG), np.full(nx, _BIG))
+        # single-variable rows that contradict each other (lo > hi): ProxQP does not detect
+        # this and runs to max_iter (minutes on a 3-variable problem), so it is answered here
+        self.box_conflict = bool(np.any(self.lo_box > self.hi_box + max(tol, 1e-12)))
         qp = proxsuite.proxqp.dense.QP(nx, n_eq, len(general), True)
         qp.settings.eps_abs = tol
         qp.settings.eps_rel = 0.0
@@ -103,10 +106,13 @@ class ProxQP:
         Returns
         -------
         Outcome
-            From ``PROXQP``, with duals on the program's rows when optimal.
+            From ``PROXQP``, with duals on the program's rows when optimal;
+            ``infeasible`` at once when two single-variable rows contradict each other.
         """
         import proxsuite
 
+        if self.box_conflict:
+            return Outcome("PROXQP", "infeasible")
         start = time.perf_counter()
         self.qp.solve()
         # warm start from here on (asking for it before a first result crashes ProxQP 0.8)

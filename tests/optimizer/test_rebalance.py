@@ -889,7 +889,9 @@ def test_batch_of_accounts_reuses_the_compiled_program() -> None:
         assert plan.weights_after[["US_EQ", "INTL_EQ"]].sum() <= 0.62 + 1e-9
     # a kept program gives the answer of a fresh compile, and so does the one-shot call
     for i in (0, 17, 49):
-        fresh = Rebalancer(COV, costs=costs, constraints=cons, universe=UNI).plan(accounts[i], TARGET)
+        fresh = Rebalancer(COV, costs=costs, constraints=cons, universe=UNI).plan(
+            accounts[i], TARGET
+        )
         np.testing.assert_allclose(
             signed(fresh), signed(plans[i]), rtol=0, atol=1e-6 * accounts[i].sum()
         )

@@ -82,9 +82,9 @@ def same_plan(a, b, *, atol: float = 0.0) -> None:
     assert a.cash_residual == pytest.approx(b.cash_residual, abs=atol + 1e-9)
     assert a.notes == b.notes
     assert {k: c["ok"] for k, c in a.checks.items()} == {k: c["ok"] for k, c in b.checks.items()}
-    assert a.relaxed == b.relaxed or (
-        [r["name"] for r in a.relaxed] == [r["name"] for r in b.relaxed]
-    )
+    assert [r["name"] for r in a.relaxed] == [r["name"] for r in b.relaxed]
+    for ra, rb_ in zip(a.relaxed, b.relaxed, strict=True):
+        assert ra["amount"] == pytest.approx(rb_["amount"], rel=1e-9, abs=1e-12)
 
 
 def accounts(k: int, seed: int = 7, n: int = 4) -> list[pd.Series]:
@@ -146,7 +146,10 @@ def test_options_are_checked_when_the_rebalancer_is_made() -> None:
         ({"costs": "10bps"}, "CostModel"),
         ({"solvers": ["NOPE"]}, "NOPE"),
         (
-            {"max_turnover": 0.1, "constraints": [TurnoverLimit(HOLDINGS / V, 0.2, "turnover cap")]},
+            {
+                "max_turnover": 0.1,
+                "constraints": [TurnoverLimit(HOLDINGS / V, 0.2, "turnover cap")],
+            },
             "turnover cap",
         ),
     ]:
@@ -168,7 +171,6 @@ def test_programs_are_kept_per_structure_and_bounded() -> None:
     assert held.programs_kept == 1  # one structure, whatever the holdings
     held.plan(HOLDINGS, TARGET, cash_flow=-10_000.0)
     assert held.programs_kept == 1  # a cash flow changes only the data
-    Rebalancer(COV, costs=CostModel(bps=10, fixed=25.0)).plan(HOLDINGS, TARGET)
     tickets = Rebalancer(COV, costs=CostModel(bps=10, fixed=25.0))
     tickets.plan(HOLDINGS, TARGET)
     assert 1 < tickets.programs_kept <= rbmod.rebalancer.PROGRAMS_KEPT  # one per frozen set
@@ -412,9 +414,7 @@ def _random_case(seed: int, n: int):
     flow=st.floats(-0.1, 0.1),
     bps=st.sampled_from([0.0, 10.0]),
 )
-def test_trade_limits_hold_after_lots_or_are_reported(
-    seed, n, lots, cap, part, flow, bps
-) -> None:
+def test_trade_limits_hold_after_lots_or_are_reported(seed, n, lots, cap, part, flow, bps) -> None:
     cov, holdings, target, prices, adv = _random_case(seed, n)
     lot = pd.Series(lots[:n], index=cov.index)
     cash_flow = flow * float(holdings.sum())
@@ -431,7 +431,7 @@ def test_trade_limits_hold_after_lots_or_are_reported(
             cash_flow=cash_flow,
         )
     except InfeasibleError as exc:  # the continuous problem itself: named, never silent
-        assert {"turnover cap", "participation limit"} & set(exc.constraint_names), exc
+        assert "turnover cap" in str(exc) or "participation limit" in str(exc), exc
         return
     except InputError as exc:  # no whole-lot sale can raise the withdrawal
         assert "whole lots" in str(exc)

@@ -554,3 +554,19 @@ def test_plan_to_dict_is_json(plan) -> None:
     assert set(d["costs"]) == {"proportional", "impact", "fixed"}
     assert d["total_cost"] == pytest.approx(sum(d["costs"].values()))
     assert any("REITS" in note for note in d["notes"])
+    # every constraint verified by name on the final (whole-share) trades; nothing relaxed
+    assert {"budget", "long-only"} <= set(d["checks"])
+    assert all(c["ok"] for c in d["checks"].values())
+    assert plan.relaxed == () and d["relaxed"] == [] and d["orders"]["relaxed"] == []
+
+
+def test_cost_model_equality_and_hash_are_by_content() -> None:
+    rates = {"REITS": 25.0, "default": 5.0}
+    a = CostModel(bps=rates, fixed=25.0)
+    rates["REITS"] = 99.0  # the model keeps its own copy
+    assert a.bps["REITS"] == 25.0
+    b = CostModel(bps=pd.Series({"default": 5, "REITS": 25}), fixed=25)
+    assert a == b and hash(a) == hash(b)
+    assert a != CostModel(bps={"REITS": 25.0, "default": 6.0}, fixed=25.0)
+    assert len({a, b, CostModel(bps=10)}) == 2
+    np.testing.assert_allclose(resolved(a).buy, resolved(b).buy)
