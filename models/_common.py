@@ -1,12 +1,18 @@
-"""Validation and calendar helpers shared by the estimators (private)."""
+"""Validation, calendar and matrix helpers shared by the estimators (private)."""
 
 from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from optimizer import validation
 from optimizer.errors import InputError
+
+#: Machine epsilon of float64, the unit of the rounding tolerances.
+EPS = float(np.finfo(float).eps)
 
 #: Periods per year by observation spacing; the keys are median spacings in days.
 _FREQUENCIES = (
@@ -115,3 +121,46 @@ def validate_returns(returns: pd.DataFrame, *, min_obs: int = 2) -> np.ndarray:
 def frame(values: np.ndarray, labels: pd.Index) -> pd.DataFrame:
     """A square DataFrame labelled by asset on both axes."""
     return pd.DataFrame(values, index=labels.copy(), columns=labels.copy())
+
+
+def name_list(labels: Iterable[object], limit: int = 8) -> str:
+    """Comma-separated labels, at most ``limit`` of them."""
+    items = [str(x) for x in labels]
+    more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def prepare_returns(
+    returns: pd.DataFrame, periods_per_year: float | None
+) -> tuple[np.ndarray, pd.Index, float]:
+    """Validated values (T, n), asset labels and periods per year."""
+    values = validate_returns(returns, min_obs=2)
+    return values, returns.columns, resolve_periods(returns, periods_per_year)
+
+
+def demean(x: np.ndarray) -> np.ndarray:
+    """Columns minus their means."""
+    return x - x.mean(axis=0)
+
+
+def symmetrize(a: np.ndarray) -> np.ndarray:
+    """The symmetric part ``(A + A') / 2``."""
+    return (a + a.T) / 2.0
+
+
+def positive_number(value: object, name: str) -> float:
+    """``value`` as a float, or an InputError naming ``name`` unless it is finite and > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a positive number, got {value!r}")
+    out = float(value)
+    if not (np.isfinite(out) and out > 0):
+        raise InputError(f"{name} must be a positive finite number, got {value!r}")
+    return out
+
+
+def checked_eigh(a: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``numpy.linalg.eigh``, a LAPACK failure raised as an InputError naming ``what``."""
+    try:
+        return np.linalg.eigh(a)
+    except np.linalg.LinAlgError as exc:  # pragma: no cover - LAPACK failure on finite input
+        raise InputError(f"{what}: eigendecomposition failed ({exc})") from exc

@@ -55,7 +55,7 @@ from models._spinu import (
     _spinu_newton,
 )
 from optimizer.allocation import Allocation
-from optimizer.compiled import Compiled, shared
+from optimizer.compiled import Compiled
 from optimizer.constraints import Budget, LongOnly
 from optimizer.errors import InputError, SolverError
 from optimizer.objective import Objective
@@ -405,15 +405,9 @@ def risk_parity(
     [0.3333, 0.6667]
     """
     tol, max_iter = _check_options(tol, max_iter)
-    cm = shared(
-        _solve_risk_parity,
-        "risk_parity",
-        cov,
-        constraints=constraints,
-        universe=universe,
-        solvers=solvers,
-        fixed={"tol": tol, "max_iter": max_iter},
-    )
+    # no content cache here: the Newton path compiles no program, so a cached problem would
+    # save only the covariance's validation, and hashing the matrix costs about as much
+    cm = Compiled(cov, constraints=constraints, universe=universe, solvers=solvers)
     return _solve_risk_parity(cm, budgets=budgets, tol=tol, max_iter=max_iter)
 
 

@@ -33,11 +33,11 @@ from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.objective import Objective, compile_program
 from optimizer.pieces import Piece, Point
 from optimizer.program import Outcome
-from optimizer.riskmodel import RiskModel, content_key
+from optimizer.riskmodel import FactorCovariance, RiskModel, content_key
 from optimizer.solve import chain_of, make_allocation, solve_program
 from optimizer.solvers import WorkspacePool
 from optimizer.universe import Universe
-from optimizer.validation import covariance_or_factors
+from optimizer.validation import covariance_or_factors, covariance_values
 from optimizer.verify import Checker, stationary
 
 #: Programs (with their workspaces) a compiled problem keeps, most recent first.
@@ -83,23 +83,30 @@ class Compiled:
         objective: str | None = None,
         fixed: dict | None = None,
     ) -> None:
-        cov = covariance_or_factors(cov, what="cov")
-        assets = cov.index if isinstance(cov, pd.DataFrame) else cov.assets
+        if isinstance(cov, FactorCovariance):
+            cov = covariance_or_factors(cov, what="cov")
+            assets = cov.assets
+        else:
+            assets, cov = covariance_values(cov, what="cov")  # a fresh array of our own
         _check_universe(universe, assets)
         self.risk = RiskModel(cov, assets)
         self.assets = self.risk.assets
         self.universe = universe
         self.constraints = tuple(constraints or ())
-        self.cset = resolve(self.constraints, self.assets, universe)
+        structure = STRUCTURES.get(
+            (self.constraints, tuple(self.assets), universe),
+            lambda: Structure(self.constraints, self.assets, universe),
+        )
+        self.cset = structure.cset
+        self.checker = structure.checker
+        # conflicts that arithmetic finds are raised at the first solve (after the model's
+        # own checks of its data), not here
+        self._conflict = structure.conflict
+        self._pieces_key = structure.key
         self.chain = chain_of(solvers)
-        self.checker = Checker(self.cset.pieces)
         self.model = model
         self.objective = objective
         self.fixed = dict(fixed or {})
-        # conflicts that arithmetic finds are raised at the first solve (after the model's
-        # own checks of its data), not here
-        self._conflict = self._precheck(self.cset.pieces)
-        self._pieces_key = tuple(p.key for p in self.cset.pieces)
         self._data_names = _data_keywords(model)
         self._lock = threading.Lock()
         self._programs: OrderedDict = OrderedDict()
@@ -222,12 +229,7 @@ class Compiled:
             raise diagnosis.elastic(pieces, self.n, self.risk, attempts=exc.attempts) from None
 
     def _precheck(self, pieces) -> Exception | None:
-        """The arithmetic conflict of these pieces, or None (:func:`diagnosis.precheck`)."""
-        try:
-            diagnosis.precheck(pieces, self.n, budget=self.cset.budget, assets=self.assets)
-        except InfeasibleError as exc:
-            return exc
-        return None
+        return _precheck(pieces, self.cset.budget, self.assets)
 
     def _relaxed(self, objective, mu, pieces, notes) -> Allocation:
         base = diagnosis.weights_only(self.n, self.risk)
@@ -316,6 +318,36 @@ class Compiled:
         return make_allocation(pt.w, self.assets, self.risk, mu, **fields)
 
 
+def _precheck(pieces, budget: float | None, assets: pd.Index) -> Exception | None:
+    """The arithmetic conflict of these pieces, or None (:func:`diagnosis.precheck`)."""
+    try:
+        diagnosis.precheck(pieces, len(assets), budget=budget, assets=assets)
+    except InfeasibleError as exc:
+        return exc
+    return None
+
+
+class Structure:
+    """The constraints of a problem lowered once: pieces, verifier, content key, conflict.
+
+    Read-only after construction and shared by every :class:`Compiled` of the
+    same constraints, assets and universe (through :data:`STRUCTURES`).
+    """
+
+    def __init__(self, constraints: tuple, assets: pd.Index, universe: Universe | None) -> None:
+        self.cset = resolve(constraints, assets, universe)
+        self.checker = Checker(self.cset.pieces)
+        self.key = tuple(p.key for p in self.cset.pieces)
+        self.conflict = _precheck(self.cset.pieces, self.cset.budget, assets)
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes held (the pieces' arrays dominate)."""
+        return sum(
+            200 + sum(getattr(v, "nbytes", 0) for v in vars(p).values()) for p in self.cset.pieces
+        )
+
+
 def _data_keywords(model) -> tuple[dict, list]:
     """A model's data keywords (all, in order, and those without a default)."""
     if model is None:
@@ -401,6 +433,8 @@ class ContentCache:
 
 #: The one-shot functions' cache (content-keyed and bounded: it never changes an answer).
 SHARED = ContentCache()
+#: Lowered constraint sets by content (constraint values, asset ids, universe), bounded.
+STRUCTURES = ContentCache(max_bytes=8 * 2**20, max_items=32)
 
 
 def shared(

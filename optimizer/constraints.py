@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ import pandas as pd
 from optimizer.errors import InputError
 from optimizer.pieces import Bound, Norm1, Piece, RiskLimit, Row
 from optimizer.universe import Universe
+from optimizer.values import Value, read_only
 
 Number = float | int
 PerAsset = Mapping[str, float] | pd.Series
@@ -126,10 +127,7 @@ def _freeze(values, owner: str | None = None, what: str = "values"):
     """Mappings become read-only Series copies so the dataclass stays value-like."""
     if isinstance(values, Mapping | pd.Series):
         try:
-            series = pd.Series(values, dtype=float)
-            data = np.array(series.to_numpy(dtype=float))  # a copy of our own
-            data.setflags(write=False)
-            return pd.Series(data, index=series.index.astype(str), copy=False)
+            return read_only(pd.Series(values, dtype=float))
         except (TypeError, ValueError):
             raise InputError(
                 f"constraint {owner!r}: {what} must map asset ids to numbers"
@@ -157,26 +155,6 @@ def _fmt_assets(assets: Sequence[str]) -> str:
     return f"[{shown}{', ...' if len(assets) > 4 else ''}]"
 
 
-def _content(value) -> object:
-    """A hashable stand-in for a constraint field (Series and frames by content)."""
-    if isinstance(value, pd.Series):  # a mapping asset -> number: its order is not content
-        ordered = value.sort_index()
-        return ("series", tuple(map(str, ordered.index)), ordered.to_numpy(dtype=float).tobytes())
-    if isinstance(value, pd.DataFrame):  # rows in order, columns (assets) by name
-        ordered = value.sort_index(axis=1)
-        return (
-            "frame",
-            tuple(map(str, ordered.index)),
-            tuple(map(str, ordered.columns)),
-            ordered.to_numpy(dtype=float).tobytes(),
-        )
-    if isinstance(value, np.ndarray):
-        return ("array", value.shape, value.tobytes())
-    if isinstance(value, list | tuple):
-        return tuple(_content(v) for v in value)
-    return value
-
-
 def _priority(value, owner: str) -> int | None:
     """``None`` (hard) or a soft level 1, 2, ... (higher levels give way first)."""
     if value is None:
@@ -188,19 +166,8 @@ def _priority(value, owner: str) -> int | None:
     return int(value)
 
 
-class _Value:
-    """Equality and hashing by content for the frozen constraint dataclasses."""
-
-    def _content_key(self) -> tuple:
-        return (type(self).__name__,) + tuple(_content(getattr(self, f.name)) for f in fields(self))
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self._content_key() == other._content_key()
-
-    def __hash__(self) -> int:
-        return hash(self._content_key())
+class _Value(Value):
+    """A constraint value: content equality and hashing, and its priority checked."""
 
     def _check_priority(self) -> None:
         object.__setattr__(self, "priority", _priority(self.priority, self.name))
@@ -535,11 +502,7 @@ class LinearConstraint(_Value):
                 f"constraint {self.name!r}: coefficients must be a mapping or DataFrame"
             )
         try:
-            values = np.array(coef.to_numpy(dtype=float))  # a copy of our own, read-only
-            values.setflags(write=False)
-            coef = pd.DataFrame(
-                values, index=coef.index.copy(), columns=coef.columns.astype(str), copy=False
-            )
+            coef = read_only(coef.astype(float))
         except (TypeError, ValueError):
             raise InputError(f"constraint {self.name!r}: coefficients must be numbers") from None
         object.__setattr__(self, "coefficients", coef)

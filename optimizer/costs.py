@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.universe import Universe
+from optimizer.values import Value, read_only
 
 Rate = float | Mapping[str, float] | pd.Series
 
@@ -96,23 +97,11 @@ def _frozen_rates(value, what: str):
         raise InputError(
             f"CostModel {what} must map asset ids or tags to numbers, got {value!r}"
         ) from None
-    data = np.array(series.to_numpy(dtype=float))  # a copy of our own
-    data.setflags(write=False)
-    return pd.Series(data, index=pd.Index(series.index.astype(str)), copy=False)
-
-
-def _content(value) -> object:
-    """A hashable stand-in for a field: a Series by its labels and values."""
-    if isinstance(value, pd.Series):  # a mapping: its order does not matter
-        value = value.sort_index()
-        return ("series", tuple(value.index), value.to_numpy(dtype=float).tobytes())
-    if isinstance(value, bool):  # True == 1, but a rate of True is refused, a rate of 1 is not
-        return ("bool", value)
-    return value
+    return read_only(series)
 
 
 @dataclass(frozen=True, eq=False)
-class CostModel:
+class CostModel(Value):
     """Transaction costs of a rebalance.
 
     Parameters
@@ -169,29 +158,6 @@ class CostModel:
                 raise InputError(f"CostModel {what} must be a non-negative number, got {v!r}")
         if self.impact > 0 and self.adv is None:
             raise InputError("CostModel impact needs adv= (average daily traded value per asset)")
-
-    def _content_key(self) -> tuple:
-        # computed once: every field is immutable (numbers, strings, read-only Series)
-        key = self.__dict__.get("_key")
-        if key is None:
-            key = tuple(_content(getattr(self, f.name)) for f in fields(self))
-            object.__setattr__(self, "_key", key)
-        return key
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self is other or self._content_key() == other._content_key()
-
-    def __hash__(self) -> int:
-        return hash(self._content_key())
-
-    def __getstate__(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def __setstate__(self, state: dict) -> None:
-        for name, value in state.items():  # read-only copies again (pickle drops the flag)
-            object.__setattr__(self, name, _frozen_rates(value, name))
 
     def resolve(
         self, assets: pd.Index, universe: Universe | None, cov_diag: np.ndarray | None

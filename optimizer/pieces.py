@@ -97,6 +97,23 @@ class Piece:
         """``(index, lo, hi)`` when the piece bounds one weight, else None."""
         return None
 
+    @property
+    def shape(self) -> tuple:
+        """What the piece adds to a program's matrices: its key without its limit values.
+
+        Two pieces of one shape differ only in the constants of their rows
+        (the program's ``b``), so a compiled program serves both.
+        """
+        lo, hi = self.limits
+        return (
+            type(self).__name__,
+            self.name,
+            self.label,
+            math.isfinite(lo),
+            math.isfinite(hi),
+            lo == hi,
+        )
+
     def linear(self, n: int) -> tuple[np.ndarray, float, float] | None:
         """``(a, lo, hi)`` when the piece is ``lo <= a'w <= hi``, else None."""
         return None
@@ -343,6 +360,10 @@ class TradeNorm(Piece):
 
     def value(self, pt: Point) -> float:
         return float(self.scale @ np.abs(pt.trades))
+
+    @property
+    def shape(self) -> tuple:
+        return (*super().shape, _arr_key(self.scale))
 
     def widened(self, amount: float) -> TradeNorm:
         return replace(self, max=self.max + amount)

@@ -212,7 +212,8 @@ def _load(path: str):
 
 
 def cmd_run(args) -> int:
-    from scenarios.engine import run_scenario, write_outputs
+    from scenarios.engine import run_scenario
+    from scenarios.outputs import write_outputs
 
     scn = _load(args.scenario)
     res = run_scenario(scn, progress=_Progress("frontier", not args.json))
@@ -228,7 +229,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_frontier(args) -> int:
-    from scenarios.engine import frontier, manifest
+    from scenarios.engine import frontier
+    from scenarios.outputs import manifest
 
     scn = _load(args.scenario)
     est = scn.estimates.build()
@@ -252,7 +254,8 @@ def cmd_frontier(args) -> int:
 
 
 def cmd_rebalance(args) -> int:
-    from scenarios.engine import run_scenario, write_outputs
+    from scenarios.engine import run_scenario
+    from scenarios.outputs import write_outputs
 
     scn = _load(args.scenario)
     if scn.holdings is None:
@@ -293,7 +296,8 @@ def cmd_stress(args) -> int:
 
 
 def cmd_backtest(args) -> int:
-    from scenarios.engine import run_backtest, write_backtest_outputs
+    from scenarios.backtest_run import run_backtest
+    from scenarios.outputs import write_backtest_outputs
 
     scn = _load(args.scenario)
     if scn.backtest is None:

@@ -2,20 +2,16 @@
 
 :func:`run_scenario` turns a :class:`~scenarios.schema.Scenario` into a
 :class:`RunResult` (with a Monte Carlo of the target when the scenario has a
-``[montecarlo]`` section); :func:`write_outputs` writes its files atomically.
-:func:`run_backtest` walks the scenario's ``[backtest]`` policies over its
-returns history; :func:`write_backtest_outputs` writes those files. No file is
-read or written here other than through :mod:`scenarios.export`.
+``[montecarlo]`` section). Its files are written by
+:func:`scenarios.outputs.write_outputs`; the ``[backtest]`` policies are run by
+:mod:`scenarios.backtest_run`. No file is read or written here.
 """
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -29,13 +25,11 @@ from models.risk_parity import risk_parity
 from optimizer.allocation import Allocation, Frontier
 from optimizer.compiled import Compiled
 from optimizer.constraints import ExposureLimit
-from optimizer.errors import InputError
 from optimizer.rebalance import rebalance
 from optimizer.trades import RebalancePlan, drift
 from optimizer.triggers import Decision, Threshold, Trigger
 from scenarios import stress as stress_mod
-from scenarios.backtest import BacktestResult, backtest, compare
-from scenarios.export import OutputSet, to_jsonable
+from scenarios.export import to_jsonable
 from scenarios.montecarlo import MonteCarloResult, simulate
 from scenarios.schema import Scenario
 from scenarios.tactical import Overlay, Rule, overlay
@@ -501,13 +495,6 @@ def montecarlo(scn: Scenario, est: Estimates, target: pd.Series) -> MonteCarloRe
     )
 
 
-def montecarlo_table(mc: MonteCarloResult) -> pd.DataFrame:
-    """The value fan by year: percentiles p5 .. p95 of nominal value, then of real value."""
-    real = mc.value_percentiles(real=True)
-    real.columns = [f"real_{c}" for c in real.columns]
-    return mc.value_percentiles().join(real)
-
-
 def frontier(scn: Scenario, est: Estimates, points: int, progress: Progress | None) -> Frontier:
     """The efficient frontier under the scenario's constraints."""
     return mv.efficient_frontier(
@@ -519,204 +506,3 @@ def frontier(scn: Scenario, est: Estimates, points: int, progress: Progress | No
         universe=scn.universe,
         progress=progress,
     )
-
-
-def manifest(scn: Scenario, res: RunResult | None, files: list[str], command: str) -> dict:
-    """What an auditor needs to reproduce a run."""
-    versions = {}
-    for dist in (
-        "trimtab",
-        "numpy",
-        "pandas",
-        "scipy",
-        "cvxpy",
-        "clarabel",
-        "osqp",
-        "scs",
-        "proxsuite",
-        "scikit-learn",
-    ):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    return to_jsonable(
-        {
-            "command": command,
-            "scenario_file": str(scn.path),
-            "scenario_sha256": scn.sha256,
-            "versions": versions,
-            "python": platform.python_version(),
-            "timings": None if res is None else res.timings,
-            "relaxations": relaxations(res),
-            "files": files,
-        }
-    )
-
-
-def write_outputs(res: RunResult, out_dir: str | Path, *, command: str = "run") -> list[str]:
-    """Write targets, orders (with holdings), report and manifest atomically into ``out_dir``."""
-    scn = res.scenario
-    with OutputSet(out_dir) as out:
-        table = targets_table(res)
-        out.write_csv("targets.csv", table)
-        out.write_json(
-            "targets.json",
-            {
-                "as_of": res.report()["as_of"],
-                "portfolio_id": scn.portfolio.id,
-                "targets": res.target,
-            },
-        )
-        if res.plan is not None:
-            out.write_json("orders.json", res.plan.to_orders())
-            out.write_text("orders.csv", res.plan.orders_csv())
-        if res.frontier is not None:
-            pts = res.frontier.points.join(res.frontier.weights)
-            out.write_csv("frontier.csv", pts)
-        if res.montecarlo is not None:
-            out.write_csv("montecarlo.csv", montecarlo_table(res.montecarlo))
-        out.write_json("report.json", res.report())
-        files = list(out.files) + ["manifest.json"]
-        out.write_json("manifest.json", manifest(scn, res, files, command))
-    return files
-
-
-# ============================================================================= backtests
-
-
-@dataclass(frozen=True)
-class BacktestRun:
-    """The ``[backtest]`` policies walked over one scenario's returns history.
-
-    ``results``: :class:`~scenarios.backtest.BacktestResult` by policy name,
-    in file order. ``table``: :func:`scenarios.backtest.compare` of them (one
-    row per policy). ``target``: the weights traded back to. Unpacks as
-    ``results, table = run_backtest(scn)``.
-    """
-
-    scenario: Scenario
-    results: dict[str, BacktestResult]
-    table: pd.DataFrame
-    target: pd.Series
-    timings: dict = field(default_factory=dict)
-
-    def __iter__(self):
-        return iter((self.results, self.table))
-
-    def values(self) -> pd.DataFrame:
-        """Portfolio value paths, dates x policies (currency)."""
-        return pd.DataFrame({name: r.values for name, r in self.results.items()})
-
-    def report(self) -> dict[str, Any]:
-        scn = self.scenario
-        spec = scn.backtest
-        first = next(iter(self.results.values()))
-        dates = first.values.index
-        return to_jsonable(
-            {
-                "scenario": {
-                    "name": scn.portfolio.name,
-                    "id": scn.portfolio.id,
-                    "file": scn.path.name,
-                },
-                "backtest": {
-                    "start": dates[0].date().isoformat(),
-                    "end": dates[-1].date().isoformat(),
-                    "periods": len(dates) - 1,
-                    "initial_value": spec.initial_value,
-                    "target_source": spec.target,
-                    "spending": None
-                    if spec.spending is None
-                    else {"rate": spec.spending.rate, "window": spec.spending.window},
-                    "drawdown": None
-                    if spec.drawdown is None
-                    else {
-                        "threshold": spec.drawdown.threshold,
-                        "recover": spec.drawdown.recover,
-                        "defensive": spec.drawdown.defensive,
-                    },
-                    "costs": scn.costs is not None,
-                },
-                "target": self.target,
-                "comparison": [
-                    {"policy": name, **row} for name, row in self.table.to_dict("index").items()
-                ],
-                "notes": {name: list(r.notes) for name, r in self.results.items() if r.notes},
-                "timings": self.timings,
-            }
-        )
-
-
-def run_backtest(scn: Scenario, *, progress: Progress | None = None) -> BacktestRun:
-    """Backtest every ``[backtest]`` policy of a loaded scenario.
-
-    The target is the run's target weights (the model's allocation, tilted by
-    the tactical overlay when there is one, estimated on the whole history:
-    held fixed, so this is a test of the rebalancing policies, not of the
-    estimates) or, with ``target = "policy"``, the ``[policy]`` weights. The
-    history is ``scn.estimates.returns`` cut to the section's start..end;
-    costs are the scenario's ``[costs]``. ``progress(done, total)`` is called
-    after each policy.
-
-    Raises
-    ------
-    InputError
-        The scenario has no ``[backtest]`` section, or the backtest rejects
-        its inputs.
-    """
-    spec = scn.backtest
-    if spec is None:
-        raise InputError(f"{scn.path.name}: backtest: the scenario has no [backtest] section")
-    t0 = time.perf_counter()
-    if spec.target == "policy":
-        target = scn.policy.copy()
-    else:
-        target = target_allocation(scn, scn.estimates.build())[0].weights.copy()
-    # solver noise: tiny negatives and a sum off by 1e-9 are not trades
-    target = target.clip(lower=0.0)
-    target = (target / target.sum()).rename("target")
-    returns = scn.estimates.returns
-    if spec.start is not None:
-        returns = returns[returns.index >= pd.Timestamp(spec.start)]
-    if spec.end is not None:
-        returns = returns[returns.index <= pd.Timestamp(spec.end)]
-    t1 = time.perf_counter()
-    results: dict[str, BacktestResult] = {}
-    total = len(spec.policies)
-    if progress is not None:
-        progress(0, total)
-    for i, policy in enumerate(spec.policies, start=1):
-        results[policy.name] = backtest(
-            returns,
-            target,
-            policy=policy,
-            costs=scn.costs,
-            initial_value=spec.initial_value,
-            spending=spec.spending,
-            drawdown_rule=spec.drawdown,
-            risk_free_rate=scn.estimates.risk_free_rate,
-            universe=scn.universe,
-        )
-        if progress is not None:
-            progress(i, total)
-    t2 = time.perf_counter()
-    table = compare(results)
-    return BacktestRun(scn, results, table, target, {"target": t1 - t0, "backtest": t2 - t1})
-
-
-def write_backtest_outputs(
-    run: BacktestRun, out_dir: str | Path, *, command: str = "backtest"
-) -> list[str]:
-    """Write backtest.csv (comparison), backtest_values.csv, report and manifest atomically."""
-    with OutputSet(out_dir) as out:
-        table = run.table.copy()
-        table.index.name = "policy"
-        out.write_csv("backtest.csv", table)
-        values = run.values()
-        values.index.name = "date"
-        out.write_csv("backtest_values.csv", values)
-        out.write_json("report.json", run.report())
-        files = list(out.files) + ["manifest.json"]
-        out.write_json("manifest.json", manifest(run.scenario, run, files, command))
-    return files

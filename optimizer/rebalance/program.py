@@ -39,14 +39,13 @@ answer never depends on what was solved before).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.pieces import Layout, Piece, TradeNorm, lower_pieces
+from optimizer.pieces import Layout, Piece, lower_pieces
 from optimizer.program import CONES, Builder, Outcome, Program
 from optimizer.rebalance.tracking import Root, add_tracking
 from optimizer.riskmodel import RiskModel
@@ -151,15 +150,6 @@ def elastic_base(
         return cols.layout(risk)
 
     return base
-
-
-def shape_key(p: Piece) -> tuple:
-    """What an account piece adds to a program's structure (its limits go in ``b``)."""
-    lo, hi = p.limits
-    key = (type(p).__name__, p.name, p.label, math.isfinite(lo), math.isfinite(hi), lo == hi)
-    if isinstance(p, TradeNorm):
-        key += (p.scale.tobytes(),)
-    return key
 
 
 def _block_starts(b: Builder) -> list[int]:

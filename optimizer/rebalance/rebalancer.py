@@ -30,7 +30,7 @@ from optimizer.rebalance.account import make_account
 from optimizer.rebalance.fixed import drop_tickets, minimum_trades
 from optimizer.rebalance.lots import lot_vector
 from optimizer.rebalance.plan import assemble
-from optimizer.rebalance.program import RebalanceProgram, compile_rebalance, shape_key
+from optimizer.rebalance.program import RebalanceProgram, compile_rebalance
 from optimizer.rebalance.session import Session
 from optimizer.rebalance.tracking import Root
 from optimizer.riskmodel import RiskModel
@@ -300,7 +300,7 @@ class Rebalancer:
         account : sequence of Piece
             The account pieces (their structure is part of the key, their limits are not).
         """
-        key = (tuple(sorted(frozen)), policy_key, tuple(shape_key(p) for p in account))
+        key = (tuple(sorted(frozen)), policy_key, tuple(p.shape for p in account))
         with self._lock:
             hit = self._programs.get(key)
             if hit is not None:

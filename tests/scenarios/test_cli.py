@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import optimizer.solvers as solvers
-import scenarios.engine as engine
+import scenarios.outputs as outputs
 from optimizer.errors import InputError
 from scenarios.cli import main, version
 
@@ -439,7 +439,7 @@ def test_failed_runs_leave_an_earlier_runs_outputs_untouched(
     def broken_manifest(*args, **kwargs):
         raise InputError("manifest failed on purpose")
 
-    monkeypatch.setattr(engine, "manifest", broken_manifest)
+    monkeypatch.setattr(outputs, "manifest", broken_manifest)
     capsys.readouterr()
     assert main(["run", str(riverside), "--out", str(out)]) == 2
     assert "manifest failed on purpose" in capsys.readouterr().err

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scenarios.backtest_run import run_backtest
 from scenarios.cli import main
-from scenarios.engine import run_backtest
 from scenarios.montecarlo import simulate
 from scenarios.schema import load_scenario
 
