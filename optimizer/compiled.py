@@ -36,7 +36,7 @@ from optimizer.program import Outcome
 from optimizer.riskmodel import FactorCovariance, RiskModel, content_key
 from optimizer.solve import chain_of, make_allocation, solve_program
 from optimizer.solvers import WorkspacePool
-from optimizer.universe import Universe
+from optimizer.universe import Universe, check_universe
 from optimizer.validation import covariance_or_factors, covariance_values
 from optimizer.verify import Checker, stationary
 
@@ -88,13 +88,13 @@ class Compiled:
             assets = cov.assets
         else:
             assets, cov = covariance_values(cov, what="cov")  # a fresh array of our own
-        _check_universe(universe, assets)
+        check_universe(universe, assets)
         self.risk = RiskModel(cov, assets)
         self.assets = self.risk.assets
         self.universe = universe
         self.constraints = tuple(constraints or ())
         structure = STRUCTURES.get(
-            (self.constraints, tuple(self.assets), universe),
+            (self.constraints, tuple(self.assets.tolist()), universe),
             lambda: Structure(self.constraints, self.assets, universe),
         )
         self.cset = structure.cset
@@ -136,7 +136,7 @@ class Compiled:
         """Bytes held by the covariance copy and the compiled programs (approximate)."""
         held = self.risk.nbytes
         with self._lock:
-            programs = [p for p, _ in self._programs.values()]
+            programs = [entry[0] for entry in self._programs.values()]
         for prog in programs:
             for m in (prog.P, prog.A):
                 held += m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
@@ -159,7 +159,11 @@ class Compiled:
         return self.model(self, **data)
 
     def program(self, objective: Objective, pieces: Sequence[Piece], mu) -> tuple:
-        """The program of this objective and these pieces, compiled once, with its workspaces."""
+        """The program of this objective and these pieces, compiled once.
+
+        Returns ``(program, workspace pool, P, A')``: the last two ready for
+        :func:`optimizer.verify.stationary`.
+        """
         base = self.cset.pieces
         if len(pieces) >= len(base) and all(a is b for a, b in zip(base, pieces, strict=False)):
             # the problem's own pieces (keyed once, at compile time) and the model's extras
@@ -175,7 +179,8 @@ class Compiled:
         prog = compile_program(
             objective, pieces, self.risk, mu if objective.mu_in_constraints else None
         )
-        entry = (prog, WorkspacePool(prog))
+        # P and A' in row-compressed form, made once for the stationarity check of every solve
+        entry = (prog, WorkspacePool(prog), prog.P.tocsr(), prog.A.T.tocsr())
         with self._lock:
             entry = self._programs.setdefault(key, entry)
             while len(self._programs) > PROGRAMS_KEPT:
@@ -190,6 +195,7 @@ class Compiled:
         mu: np.ndarray | None = None,
         extra: Sequence[Piece] = (),
         notes: Sequence[str] = (),
+        scale: float = 1.0,
     ) -> Allocation:
         """Solve ``objective`` under the constraints (and ``extra`` pieces), verified.
 
@@ -203,6 +209,9 @@ class Compiled:
             Model-made hard constraints (a target return, a volatility limit).
         notes : sequence of str
             Carried into the allocation.
+        scale : float
+            Factor from the objective as solved to the objective as reported
+            (multiplies ``objective`` and the shadow prices).
 
         Raises
         ------
@@ -218,25 +227,25 @@ class Compiled:
         conflict = self._precheck(pieces) if extra else self._conflict
         if conflict is not None:
             if soft.has_soft(pieces) and self._precheck(soft.hard(pieces)) is None:
-                return self._relaxed(objective, mu, pieces, notes)
+                return self._relaxed(objective, mu, pieces, notes, scale)
             # a fresh error each time: a stored exception would gather tracebacks
             raise InfeasibleError(str(conflict), conflict.diagnosis)
         try:
-            return self._solve(objective, mu, pieces, checker, notes, ())
+            return self._solve(objective, mu, pieces, checker, notes, scale)
         except _Infeasible as exc:
             if soft.has_soft(pieces):
-                return self._relaxed(objective, mu, pieces, notes)
+                return self._relaxed(objective, mu, pieces, notes, scale)
             raise diagnosis.elastic(pieces, self.n, self.risk, attempts=exc.attempts) from None
 
     def _precheck(self, pieces) -> Exception | None:
         return _precheck(pieces, self.cset.budget, self.assets)
 
-    def _relaxed(self, objective, mu, pieces, notes) -> Allocation:
+    def _relaxed(self, objective, mu, pieces, notes, scale) -> Allocation:
         base = diagnosis.weights_only(self.n, self.risk)
         amounts = soft.relaxation(pieces, base, n=self.n, risk=self.risk)
         widened = soft.widen(pieces, amounts)
         try:
-            alloc = self._solve(objective, mu, widened, Checker(widened), notes, ())
+            alloc = self._solve(objective, mu, widened, Checker(widened), notes, scale)
         except _Infeasible as exc:
             raise SolverError(
                 "the soft constraints were relaxed, but the relaxed problem could not be solved",
@@ -245,10 +254,10 @@ class Compiled:
         at = Point(alloc.weights.to_numpy(), risk=self.risk)
         return dataclasses.replace(alloc, relaxed=soft.report(pieces, amounts, at))
 
-    def _solve(self, objective, mu, pieces, checker, notes, relaxed) -> Allocation:
+    def _solve(self, objective, mu, pieces, checker, notes, scale) -> Allocation:
         t0 = time.perf_counter()
         n = self.n
-        prog, pool = self.program(objective, pieces, mu)
+        prog, pool, p_rows, a_cols = self.program(objective, pieces, mu)
         if objective.mu_weight and not objective.sharpe and mu is not None:
             q = prog.q.copy()
             q[:n] -= objective.mu_weight * mu
@@ -269,7 +278,7 @@ class Compiled:
                 return False
             # objectives with extra terms (risk budgeting's log barrier, CVaR) are left to
             # their models' own checks
-            if not objective.terms and not stationary(prog, out):
+            if not objective.terms and not stationary(prog, out, p=p_rows, at=a_cols):
                 return False
             verified["w"], verified["checks"] = w, checker.check(Point(w, risk=self.risk))
             return all(c["ok"] for c in verified["checks"].values())
@@ -290,7 +299,7 @@ class Compiled:
         w = checker.cleaned(Point(verified["w"], risk=self.risk))
         pt = Point(w, risk=self.risk)
         checks = verified["checks"] if w is verified["w"] else checker.check(pt)
-        bind = checker.binding(prog, winner, pt)
+        bind = checker.binding(prog, winner, pt, scale=scale)
         if objective.homogeneous:
             # duals of the homogenized problem are not in the objective's units
             bind = tuple({**b_, "shadow_price": None} for b_ in bind)
@@ -306,9 +315,8 @@ class Compiled:
             binding=bind,
             checks=checks,
             timings={"compile": t1 - t0, "solve": t2 - t1, "other": t3 - t2},
-            objective=winner.objective,
+            objective=winner.objective * scale,
             notes=tuple(notes),
-            relaxed=relaxed,
         )
 
     def allocation(self, w: np.ndarray, mu: np.ndarray | None, **fields) -> Allocation:
@@ -354,19 +362,6 @@ def _data_keywords(model) -> tuple[dict, list]:
         return {}, []
     params = list(inspect.signature(model).parameters.values())[1:]
     return dict.fromkeys(p.name for p in params), [p.name for p in params if p.default is p.empty]
-
-
-def _check_universe(universe: Universe | None, assets: pd.Index) -> None:
-    """The universe names exactly the covariance's assets (in any order)."""
-    if universe is None:
-        return
-    if not isinstance(universe, Universe):
-        raise InputError("universe= must be an optimizer.Universe")
-    universe.check_assets(assets, what="the covariance")
-    known = set(map(str, assets))
-    missing = [a for a in universe.assets if a not in known]
-    if missing:
-        raise InputError(f"the covariance has no row for universe assets: {', '.join(missing)}")
 
 
 class _Infeasible(Exception):

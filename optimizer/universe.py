@@ -128,3 +128,22 @@ class Universe:
         if bad:
             hints = "".join(_suggest(b, self.assets) for b in bad[:1])
             raise InputError(f"{what} names unknown assets: {', '.join(bad)}{hints}")
+
+
+def check_universe(universe: Universe | None, assets: pd.Index) -> None:
+    """Check that ``universe`` (when given) names exactly ``assets``, in any order.
+
+    Raises
+    ------
+    InputError
+        Not a Universe, or ids on one side only (named).
+    """
+    if universe is None:
+        return
+    if not isinstance(universe, Universe):
+        raise InputError("universe= must be an optimizer.Universe")
+    universe.check_assets(assets, what="the covariance")
+    known = set(map(str, assets))
+    missing = [a for a in universe.assets if a not in known]
+    if missing:
+        raise InputError(f"the covariance has no row for universe assets: {', '.join(missing)}")

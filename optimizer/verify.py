@@ -150,18 +150,25 @@ class Checker:
         return w
 
 
-def stationary(prog: Program, out: Outcome) -> bool:
+def stationary(prog: Program, out: Outcome, *, p=None, at=None) -> bool:
     """The cheap KKT check: the solver's pair satisfies ``Px + q + A'z = 0``.
 
     Every solver of the chain returns duals ``z`` with this sign convention
     (Clarabel, SCS: ``b - Ax in K``; OSQP: ``l <= Ax <= u``). It catches an
     answer called optimal that is not, such as a huge feasible ``x`` returned
-    for an unbounded LP. Skipped when the solver gave no duals.
+    for an unbounded LP. Skipped when the solver gave no duals. The residual
+    must be below ``KKT_TOL`` (``KKT_TOL_INACCURATE`` for an answer the solver
+    calls inaccurate) relative to ``1 + max(|Px|, |q|, |A'z|)``.
+
+    ``p`` and ``at`` are ``P`` and ``A'`` in a form made once for many solves
+    (row-compressed: the products are cheaper); by default the program's own.
     """
-    if out.x is None or out.z is None or len(out.z) != prog.A.shape[0]:
+    p = prog.P if p is None else p
+    at = prog.A.T if at is None else at
+    if out.x is None or out.z is None or len(out.z) != at.shape[1]:
         return True
-    px = prog.P @ out.x
-    atz = prog.A.T @ out.z
+    px = p @ out.x
+    atz = at @ out.z
     resid = float(np.abs(px + prog.q + atz).max(initial=0.0))
     size = max(
         float(np.abs(px).max(initial=0.0)),

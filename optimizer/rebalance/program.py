@@ -50,7 +50,7 @@ from optimizer.program import CONES, Builder, Outcome, Program
 from optimizer.rebalance.tracking import Root, add_tracking
 from optimizer.riskmodel import RiskModel
 from optimizer.solvers import WorkspacePool
-from optimizer.verify import KKT_TOL, KKT_TOL_INACCURATE
+from optimizer.verify import stationary
 
 #: Account value (currency) at which the impact cones are scaled one to one (any positive
 #: number gives the same optimum; a typical account keeps the cones' constants near 1).
@@ -216,24 +216,8 @@ class RebalanceProgram:
         )
 
     def stationary(self, prog: Program, out: Outcome) -> bool:
-        """:func:`optimizer.verify.stationary` with ``P`` and ``A'`` made once.
-
-        True when the solver's pair satisfies ``Px + q + A'z = 0`` to
-        ``KKT_TOL`` (``KKT_TOL_INACCURATE`` for an inaccurate answer), relative
-        to ``1 + max(|Px|, |q|, |A'z|)``; True without duals.
-        """
-        if out.x is None or out.z is None or len(out.z) != self.a_cols.shape[1]:
-            return True
-        px = self.p_rows @ out.x
-        atz = self.a_cols @ out.z
-        resid = float(np.abs(px + prog.q + atz).max(initial=0.0))
-        size = max(
-            float(np.abs(px).max(initial=0.0)),
-            float(np.abs(prog.q).max(initial=0.0)),
-            float(np.abs(atz).max(initial=0.0)),
-        )
-        tol = KKT_TOL if out.status == "optimal" else KKT_TOL_INACCURATE
-        return resid <= tol * (1.0 + size)
+        """:func:`optimizer.verify.stationary` with ``P`` and ``A'`` made once."""
+        return stationary(prog, out, p=self.p_rows, at=self.a_cols)
 
     def instance(
         self,

@@ -36,7 +36,7 @@ from optimizer.rebalance.tracking import Root
 from optimizer.riskmodel import RiskModel
 from optimizer.solve import chain_of
 from optimizer.trades import RebalancePlan, _series
-from optimizer.universe import Universe
+from optimizer.universe import Universe, check_universe
 from optimizer.validation import covariance_or_factors
 from optimizer.verify import Checker
 
@@ -156,10 +156,7 @@ class Rebalancer:
     ) -> None:
         cov = covariance_or_factors(cov, what="cov")
         assets = cov.index if isinstance(cov, pd.DataFrame) else cov.assets
-        if universe is not None:
-            if not isinstance(universe, Universe):
-                raise InputError("universe= must be an optimizer.Universe")
-            universe.check_assets(assets, what="the covariance")
+        check_universe(universe, assets)
         self.risk = RiskModel(cov, assets)
         self.root = Root.of(self.risk)
         self.assets = self.risk.assets

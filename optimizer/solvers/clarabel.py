@@ -220,6 +220,7 @@ class ClarabelWorkspace:
         self.tol = float(tol)
         self._solver: Any = None
         self._q_setup: np.ndarray | None = None
+        self._made: tuple | None = None  # Clarabel's cone objects and settings, made once
         # one solve at a time: a Clarabel solver used by two threads at once raises
         # "Already borrowed" (and its data could be swapped under a running solve)
         self._lock = threading.Lock()
@@ -243,9 +244,14 @@ class ClarabelWorkspace:
         import clarabel
 
         st = self._structure
-        m = st.A.shape[0]
-        cones = clarabel_cones(list(st.cones))
-        solver = clarabel.DefaultSolver(st.P_upper, q, st.A, np.zeros(m), cones, settings(self.tol))
+        if self._made is None:
+            self._made = (
+                clarabel_cones(list(st.cones)),
+                settings(self.tol),
+                np.zeros(st.A.shape[0]),
+            )
+        cones, options, zeros = self._made
+        solver = clarabel.DefaultSolver(st.P_upper, q, st.A, zeros, cones, options)
         if not solver.is_data_update_allowed():
             raise RuntimeError("Clarabel does not allow data updates with these settings")
         self._solver, self._q_setup = solver, q
