@@ -10,6 +10,7 @@ read-only, also after a pickle round trip).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 
 import numpy as np
@@ -34,7 +35,7 @@ def read_only(value):
 def content(value) -> object:
     """A hashable stand-in for a field's content.
 
-    A Series is a mapping asset -> number: its order is not content. A
+    A Series or a mapping is keyed by asset: its order is not content. A
     DataFrame's rows keep their order (rows of a linear constraint), its
     columns (assets) are taken by name. ``True`` and ``1`` differ.
     """
@@ -51,6 +52,8 @@ def content(value) -> object:
         )
     if isinstance(value, np.ndarray):
         return ("array", value.shape, value.tobytes())
+    if isinstance(value, Mapping):  # by key, whatever the order
+        return ("mapping", tuple(sorted((str(k), content(v)) for k, v in value.items())))
     if isinstance(value, list | tuple):
         return tuple(content(v) for v in value)
     if isinstance(value, bool):

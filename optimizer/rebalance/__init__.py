@@ -66,6 +66,7 @@ from optimizer.rebalance.rebalancer import DEFAULT_TRACKING_WEIGHT, Rebalancer
 from optimizer.riskmodel import content_key
 from optimizer.trades import RebalancePlan
 from optimizer.universe import Universe
+from optimizer.values import content
 
 __all__ = [
     "DEFAULT_TRACKING_WEIGHT",
@@ -98,19 +99,6 @@ OPTIONS = (
 )
 
 
-def _content(value) -> object:
-    """A hashable stand-in for an option (mappings and Series by content)."""
-    if isinstance(value, pd.Series):
-        return ("series", tuple(map(str, value.index)), value.to_numpy().tobytes())
-    if isinstance(value, Mapping):
-        return ("mapping", tuple((str(k), v) for k, v in value.items()))
-    if isinstance(value, list | tuple):
-        return ("sequence", tuple(_content(v) for v in value))
-    if isinstance(value, bool):
-        return ("bool", value)
-    return value
-
-
 def shared(
     cov,
     *,
@@ -133,7 +121,7 @@ def shared(
         cons,
         universe,
         costs,
-        tuple((k, _content(options[k])) for k in sorted(options)),
+        tuple((k, content(options[k])) for k in sorted(options)),
     )
 
     def make() -> Rebalancer:
