@@ -322,7 +322,8 @@ class Compiled:
     def allocation(self, w: np.ndarray, mu: np.ndarray | None, **fields) -> Allocation:
         """An Allocation of given weights, checked against this problem's constraints."""
         pt = Point(np.asarray(w, dtype=float), risk=self.risk)
-        fields.setdefault("checks", self.checker.check(pt))
+        if "checks" not in fields:
+            fields["checks"] = self.checker.check(pt)
         return make_allocation(pt.w, self.assets, self.risk, mu, **fields)
 
 

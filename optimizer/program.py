@@ -203,6 +203,14 @@ class Program:
     cones: list
     tags: list
     _triu: sp.csc_matrix | None = field(default=None, repr=False)
+    _rows: dict | None = field(default=None, repr=False)
+
+    @property
+    def row_of(self) -> dict[tuple[str, str], int]:
+        """The row of each tagged ``(label, side)``, computed once."""
+        if self._rows is None:
+            self._rows = {(t.label, t.side): i for i, t in enumerate(self.tags) if t is not None}
+        return self._rows
 
     @property
     def P_upper(self) -> sp.csc_matrix:
@@ -213,7 +221,7 @@ class Program:
 
     def with_q(self, q: np.ndarray) -> Program:
         """The same program with another linear objective (shares every matrix)."""
-        return Program(self.P, q, self.A, self.b, self.cones, self.tags, self.P_upper)
+        return Program(self.P, q, self.A, self.b, self.cones, self.tags, self.P_upper, self.row_of)
 
     @property
     def is_qp(self) -> bool:

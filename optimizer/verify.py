@@ -120,22 +120,22 @@ class Checker:
         )
 
     def binding(self, prog: Program, out: Outcome, pt: Point, *, scale: float = 1.0) -> tuple:
-        """Binding sides with their shadow prices (the solver's duals times ``scale``)."""
-        slack_of = {(label, side): v for (_, label, side), v in self.near_binding(pt).items()}
+        """Binding sides with their shadow prices (the solver's duals times ``scale``).
+
+        In the order of the program's rows; sides the program has no row for
+        (none in practice) are left out.
+        """
+        rows = prog.row_of
+        z = out.z
         found = []
-        for i, tag in enumerate(prog.tags):
-            if tag is None:
+        for name, label, side in self.near_binding(pt):
+            i = rows.get((label, side))
+            if i is None:
                 continue
-            slack = slack_of.get((tag.label, tag.side))
-            if slack is None or slack > BINDING_TOL:
-                continue
-            price = None
-            if out.z is not None and i < len(out.z):
-                price = float(out.z[i]) * scale
-            found.append(
-                {"name": tag.name, "label": tag.label, "side": tag.side, "shadow_price": price}
-            )
-        return tuple(found)
+            price = float(z[i]) * scale if z is not None and i < len(z) else None
+            found.append((i, {"name": name, "label": label, "side": side, "shadow_price": price}))
+        found.sort(key=lambda item: item[0])
+        return tuple(entry for _, entry in found)
 
     def cleaned(self, pt: Point, tol: float = 1e-9) -> np.ndarray:
         """The weights with tiny negatives (``|w| < tol``) set to zero, when that still verifies."""

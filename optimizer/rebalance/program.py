@@ -265,7 +265,7 @@ class RebalanceProgram:
         if self.fill_rows.size:
             lim = _limits(account)[self.fill_piece]
             b[self.fill_rows] = np.where(self.fill_max, lim[:, 1], -lim[:, 0])
-        return Program(t.P, q, t.A, b, t.cones, t.tags, t.P_upper)
+        return Program(t.P, q, t.A, b, t.cones, t.tags, t.P_upper, t.row_of)
 
 
 def _add_impact(b: Builder, cols: Columns, frozen: Sequence[int]) -> int | None:
