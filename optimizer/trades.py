@@ -29,6 +29,7 @@ import pandas as pd
 from optimizer.allocation import to_jsonable
 from optimizer.errors import InputError
 from optimizer.triggers import Calendar, Decision, Hybrid, Threshold
+from optimizer.validation import series
 
 ORDERS_SCHEMA = "trimtab.orders/1"
 ORDER_FIELDS = ("asset", "side", "quantity", "notional", "price", "est_cost")
@@ -215,8 +216,8 @@ def drift(holdings: pd.Series, target: pd.Series) -> pd.DataFrame:
         (``weight - target``, decimals) and ``relative_drift``
         (``drift / target``, NaN where the target is 0).
     """
-    h = _series(holdings, "holdings")
-    t = _series(target, "target")
+    h = series(holdings, what="holdings")
+    t = series(target, what="target")
     assets = h.index.union(t.index, sort=False)
     h = h.reindex(assets, fill_value=0.0)
     t = t.reindex(assets, fill_value=0.0)
@@ -229,24 +230,6 @@ def drift(holdings: pd.Series, target: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(
         {"value": h, "weight": w, "target": t, "drift": w - t, "relative_drift": rel}
     )
-
-
-def _series(values, what: str) -> pd.Series:
-    if isinstance(values, dict):
-        values = pd.Series(values, dtype=float)
-    if not isinstance(values, pd.Series):
-        raise InputError(f"{what} must be a pandas Series labelled by asset")
-    if values.index.has_duplicates:
-        dup = values.index[values.index.duplicated()].unique()
-        raise InputError(f"{what} has duplicate asset ids: {', '.join(map(str, dup))}")
-    try:
-        out = values.astype(float)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be numeric") from None
-    bad = out.index[~np.isfinite(out.to_numpy())]
-    if len(bad):
-        raise InputError(f"{what} has NaN or inf values for {', '.join(map(str, bad))}")
-    return out
 
 
 def threshold_check(table: pd.DataFrame, band: float | dict, *, relative: bool = False) -> Decision:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from optimizer.errors import InfeasibleError, InputError
 from optimizer.pieces import Bound, Piece, TradeBound, TradeNorm
-from optimizer.trades import _series
+from optimizer.validation import series
 
 if TYPE_CHECKING:
     from optimizer.rebalance.rebalancer import Rebalancer
@@ -89,7 +89,7 @@ def vector(
         out = values.to_numpy(dtype=float)
         if np.isfinite(out).all() or fill is not None and np.isnan(fill):
             return out.copy()
-    s = _series(values, what)
+    s = series(values, what=what)
     extra = s.index.difference(assets)
     if len(extra):
         raise InputError(f"{what} names unknown assets: {', '.join(map(str, extra))}")

@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from optimizer.errors import InputError
+from optimizer.validation import series
 
 #: Currency slack of every comparison (rounding error of sums of lots).
 EPS = 1e-9
@@ -53,12 +54,11 @@ def lot_vector(lot, assets) -> np.ndarray:
     InputError
         A lot size that is not positive, or a mapping naming unknown assets.
     """
-    from optimizer.trades import _series
 
     if isinstance(lot, int | float) and not isinstance(lot, bool):
         v = np.full(len(assets), float(lot))
     else:
-        s = _series(lot, "lot_size")
+        s = series(lot, what="lot_size")
         extra = s.index.difference(assets)
         if len(extra):
             raise InputError(f"lot_size names unknown assets: {', '.join(map(str, extra))}")

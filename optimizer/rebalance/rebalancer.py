@@ -35,9 +35,9 @@ from optimizer.rebalance.session import Session
 from optimizer.rebalance.tracking import Root
 from optimizer.riskmodel import RiskModel
 from optimizer.solve import chain_of
-from optimizer.trades import RebalancePlan, _series
+from optimizer.trades import RebalancePlan
 from optimizer.universe import Universe, check_universe
-from optimizer.validation import covariance_or_factors
+from optimizer.validation import covariance_or_factors, series
 from optimizer.verify import Checker
 
 #: Default ``tracking_weight``: basis points of cost worth paying to cut tracking error
@@ -66,7 +66,7 @@ def _band_vector(bands, assets: pd.Index) -> np.ndarray:
         if not bands >= 0:
             raise InputError("no_trade_bands must be non-negative")
         return np.full(len(assets), float(bands))
-    s = _series(bands, "no_trade_bands")
+    s = series(bands, what="no_trade_bands")
     extra = s.index.difference(assets)
     if len(extra):
         raise InputError(f"no_trade_bands names unknown assets: {', '.join(map(str, extra))}")
