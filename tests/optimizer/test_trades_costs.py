@@ -19,6 +19,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from adviser_case import ASSETS, COV, HOLDINGS, PRICES, TARGET, UNI, VOL
 
 from optimizer.costs import CostModel
 from optimizer.errors import InputError
@@ -34,32 +35,6 @@ from optimizer.trades import (
 )
 from optimizer.triggers import BuyAndHold, Calendar, Hybrid, Threshold, drift_size
 from optimizer.universe import Universe
-
-ASSETS = pd.Index(["US_EQ", "INTL_EQ", "BONDS", "REITS"])
-# Capital-market assumptions (annualized): volatilities and correlations of the adviser case.
-VOL = np.array([0.16, 0.18, 0.05, 0.19])
-CORR = np.array(
-    [
-        [1.0, 0.8, 0.1, 0.6],
-        [0.8, 1.0, 0.1, 0.6],
-        [0.1, 0.1, 1.0, 0.2],
-        [0.6, 0.6, 0.2, 1.0],
-    ]
-)
-COV = pd.DataFrame(np.outer(VOL, VOL) * CORR, index=ASSETS, columns=ASSETS)
-UNI = Universe(
-    assets=list(ASSETS),
-    tags={
-        "US_EQ": ["equity", "liquid"],
-        "INTL_EQ": ["equity", "liquid"],
-        "BONDS": ["fixed income", "liquid"],
-        "REITS": ["real assets"],
-    },
-)
-# $1,000,000 at 40/20/30/10 after a quarter: stocks +15%, bonds -3%, REITs +8%.
-HOLDINGS = pd.Series([460_000.0, 230_000.0, 291_000.0, 108_000.0], index=ASSETS)
-TARGET = pd.Series([0.40, 0.20, 0.30, 0.10], index=ASSETS)
-PRICES = pd.Series([412.37, 57.91, 72.15, 88.42], index=ASSETS)
 
 
 def resolved(model: CostModel, universe: Universe | None = None):
