@@ -3,16 +3,24 @@
 ``trimtab run SCENARIO [--out DIR] [--json]`` is the main job; beside it
 ``frontier``, ``rebalance``, ``stress``, ``backtest``, ``validate`` and
 ``example NAME``.
-Tables for people on stdout, ``--json`` for machines. Exit codes: 0 ok, 2 bad
-input (file, schema, data), 3 infeasible (the message names the constraints
-that conflict and by how much), 4 solver failure after every fallback.
+Tables for people on stdout, ``--json`` for machines. Exit codes (see
+:data:`EXIT_CODES`): 0 ok; 2 bad input (file, schema, data, paths: every OS error
+on an input or output names the path); 3 infeasible (the message names the
+constraints that conflict and by how much, or the target out of reach and the
+reachable range); 4 solver failure after every fallback, or an unexpected error
+(one line; the traceback only with ``--debug``); 5 policy checks failed (``run``
+and ``validate``: outputs still written, ``"passed": false``); 130 interrupted;
+141 stdout closed early (``| head``), quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from importlib import metadata, resources
@@ -24,7 +32,23 @@ import pandas as pd
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from scenarios.export import OutputSet, json_text
 
-EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER = 0, 2, 3, 4
+EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER, EXIT_CHECKS = 0, 2, 3, 4, 5
+EXIT_INTERRUPTED, EXIT_PIPE = 130, 141
+
+#: Every exit code of ``trimtab`` and what it means (the ``--help`` epilog and the README).
+EXIT_CODES = {
+    EXIT_OK: "ok",
+    EXIT_INPUT: "bad input: file, schema, data or paths (every OS error on an input or an "
+    "output, naming the path; input limits)",
+    EXIT_INFEASIBLE: "infeasible: the constraints conflict, or a target return or volatility "
+    "is out of reach (the message names the constraints or the key and the reachable range)",
+    EXIT_SOLVER: "solver failure after every fallback, or an unexpected error (one line; "
+    "the traceback with --debug)",
+    EXIT_CHECKS: "policy checks failed (run, validate): outputs still written, "
+    'report.json and --json say "passed": false, stderr names the failed checks',
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_PIPE: "stdout closed early (e.g. `| head -1`): ends quietly",
+}
 EXAMPLES_PACKAGE = "scenarios"
 
 
@@ -211,20 +235,106 @@ def _load(path: str):
     return load_scenario(path)
 
 
+def _check_out(out: str | None, scenario: str | None = None) -> None:
+    """Refuse an ``--out`` that cannot be written before any work is done (exit 2).
+
+    The folder may not exist yet, but the path must not be a file, it must not
+    be (or hold) the scenario file, anything already there must be an earlier
+    trimtab output (:func:`scenarios.export.check_replaceable`), and its
+    nearest existing ancestor must be a folder we can create entries in (the
+    outputs are staged beside the folder).
+    """
+    if not out:
+        return
+    from scenarios.export import check_out, check_replaceable
+
+    check_out(out, [scenario] if scenario else [])
+    check_replaceable(out)
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is not a folder")
+    import tempfile
+
+    try:
+        tempfile.TemporaryDirectory(prefix=".trimtab-probe-", dir=parent).cleanup()
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write in {parent}: {exc.strerror or exc}") from None
+
+
+def _failed(checks) -> list[str]:
+    """Names of the validation checks that failed."""
+    return [str(c["check"]) for c in checks if c["passed"] is False]
+
+
+def _checks_failed(failed: list[str], where: str) -> int:
+    """Say which checks failed (stderr, one line) and return :data:`EXIT_CHECKS`."""
+    print(
+        f"trimtab: policy checks failed ({len(failed)}): {'; '.join(failed)}{where}",
+        file=sys.stderr,
+    )
+    return EXIT_CHECKS
+
+
+#: The models' message for a target out of reach (they raise InputError).
+_OUT_OF_REACH = re.compile(
+    r"(?P<key>target_return|target_volatility) (?P<target>\S+) is outside the achievable "
+    r"range: (?P<side>at most|at least) (?P<bound>\S+)"
+)
+
+
+def _out_of_reach(exc: InputError, scenario: str | None) -> str | None:
+    """The one-line exit-3 message for a target out of reach, or None for other errors."""
+    m = _OUT_OF_REACH.search(str(exc))
+    if m is None:
+        return None
+    key, bound = m["key"], float(m["bound"])
+    op = "<=" if m["side"] == "at most" else ">="
+    prefix = f"{scenario}: " if scenario else ""
+    return (
+        f"{prefix}[model] {key} = {float(m['target']):.6g} is out of reach under the "
+        f"constraints: the reachable range is {key} {op} {bound:.6g} ({bound:.2%})"
+    )
+
+
+def _os_message(exc: OSError) -> str:
+    """An OS error as one line naming the path(s)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return f"{reason} ({type(exc).__name__})"
+    path = paths[0]
+    if isinstance(exc, FileExistsError | NotADirectoryError) and Path(path).is_file():
+        reason = "exists and is not a folder"
+    elif isinstance(exc, PermissionError):
+        reason = "permission denied"
+    return f"{' -> '.join(paths)}: {reason}"
+
+
 def cmd_run(args) -> int:
     from scenarios.engine import run_scenario
     from scenarios.outputs import write_outputs
 
     scn = _load(args.scenario)
+    _check_out(args.out, args.scenario)
     res = run_scenario(scn, progress=_Progress("frontier", not args.json))
     if args.out:
-        write_outputs(res, args.out, command="run")
+        write_outputs(res, args.out, command="run", caught=getattr(args, "caught", None))
     if args.json:
         sys.stdout.write(json_text(res.report()))
     else:
         _print_run(res)
         if args.out:
             print(f"outputs written to {args.out}")
+    failed = _failed(res.checks)
+    if failed:
+        sys.stdout.flush()
+        where = f' (outputs written to {args.out}, marked "passed": false)' if args.out else ""
+        return _checks_failed(failed, where)
     return EXIT_OK
 
 
@@ -233,6 +343,7 @@ def cmd_frontier(args) -> int:
     from scenarios.outputs import manifest
 
     scn = _load(args.scenario)
+    _check_out(args.out, args.scenario)
     est = scn.estimates.build()
     fr = frontier(scn, est, args.points, _Progress("frontier", not args.json))
     table = fr.points.join(fr.weights)
@@ -241,7 +352,14 @@ def cmd_frontier(args) -> int:
             out.write_csv("frontier.csv", table)
             out.write_json("frontier_failed.json", fr.failed.to_dict(orient="records"))
             out.write_json(
-                "manifest.json", manifest(scn, None, [*out.files, "manifest.json"], "frontier")
+                "manifest.json",
+                manifest(
+                    scn,
+                    None,
+                    [*out.files, "manifest.json"],
+                    "frontier",
+                    caught=getattr(args, "caught", None),
+                ),
             )
     if args.json:
         sys.stdout.write(json_text(fr.to_dict()))
@@ -260,9 +378,10 @@ def cmd_rebalance(args) -> int:
     scn = _load(args.scenario)
     if scn.holdings is None:
         raise InputError(f"{args.scenario}: holdings: a rebalance needs a [holdings] section")
+    _check_out(args.out, args.scenario)
     res = run_scenario(scn)
     if args.out:
-        write_outputs(res, args.out, command="rebalance")
+        write_outputs(res, args.out, command="rebalance", caught=getattr(args, "caught", None))
     if args.json:
         payload = (
             res.plan.to_orders()
@@ -305,9 +424,12 @@ def cmd_backtest(args) -> int:
             f"{args.scenario}: backtest: the scenario has no [backtest] section "
             '(add one with policies = [{ kind = "calendar", every = 3 }, ...])'
         )
+    _check_out(args.out, args.scenario)
     run = run_backtest(scn, progress=_Progress("backtest", not args.json))
     if args.out:
-        write_backtest_outputs(run, args.out, command="backtest")
+        write_backtest_outputs(
+            run, args.out, command="backtest", caught=getattr(args, "caught", None)
+        )
     if args.json:
         sys.stdout.write(json_text(run.report()))
     else:
@@ -330,14 +452,19 @@ def _read_weights(name: str) -> pd.Series:
 
     Anything unreadable, non-numeric or non-finite is an InputError naming the file.
     """
+    import io
+
+    from scenarios.loader import MAX_SCENARIO_BYTES, read_limited
+
     path = Path(name)
     if not path.exists():
         raise InputError(f"{name}: no such file")
+    data = read_limited(path, MAX_SCENARIO_BYTES, "weights file")
     try:
         if path.suffix == ".json":
             try:
-                raw = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
+                raw = json.loads(data.decode("utf-8-sig"))
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                 raise InputError(f"{name}: invalid JSON: {exc}") from None
             if isinstance(raw, dict) and isinstance(raw.get("targets"), dict):
                 raw = raw["targets"]
@@ -348,14 +475,17 @@ def _read_weights(name: str) -> pd.Series:
                 )
             weights = pd.Series(raw, dtype=float)
         else:
-            frame = pd.read_csv(path, index_col=0)
+            frame = pd.read_csv(io.BytesIO(data), index_col=0, encoding="utf-8-sig")
             column = frame["target"] if "target" in frame else frame.iloc[:, 0]
             weights = pd.to_numeric(column).astype(float)
     except InputError:
         raise
-    except (ValueError, TypeError, IndexError) as exc:
+    except (ValueError, TypeError, IndexError, pd.errors.ParserError) as exc:
         raise InputError(f"{name}: weights must be numbers by asset: {exc}") from None
     weights.index = weights.index.map(str)
+    if weights.index.has_duplicates:
+        dups = sorted(set(weights.index[weights.index.duplicated()]))
+        raise InputError(f"{name}: assets given more than once: {', '.join(dups)}")
     bad = weights.index[~np.isfinite(weights.to_numpy())]
     if len(bad):
         raise InputError(f"{name}: weights missing or not finite for {', '.join(bad)}")
@@ -404,21 +534,64 @@ def cmd_validate(args) -> int:
             mark = {True: "PASS", False: "FAIL", None: "n/a "}[c["passed"]]
             fig = "" if c["figure"] is None else f" {c['figure']:.6g}"
             print(f"  {mark}  {c['check']}:{fig} ({c['detail']})")
+    failed = _failed(checks)
+    if failed:
+        sys.stdout.flush()
+        return _checks_failed(failed, f" ({what})")
     return EXIT_OK
 
 
 def cmd_example(args) -> int:
+    """Write a shipped example (and its data files) into ``--dir``.
+
+    An existing file with other content is refused without ``--force``
+    (exit 2, naming it); an identical one is left as it is. Each file is
+    written to a temporary name beside it, fsynced, then renamed over.
+    """
+    import secrets
+
     found = examples()
     if args.name not in found:
         raise InputError(f"unknown example {args.name!r}; choose from {', '.join(sorted(found))}")
     source = found[args.name]
     text = source.read_text(encoding="utf-8")
     folder = Path(args.dir)
-    with OutputSet(folder) as out:
-        out.write_text(f"{args.name}.toml", text)
-        for data in _data_files(text):
-            blob = (source.parent / data).read_bytes()
-            out.write_bytes(data, blob)
+    blobs = {f"{args.name}.toml": text.encode("utf-8")}
+    for data in _data_files(text):
+        blobs[data] = (source.parent / data).read_bytes()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: --dir is a file, not a folder")
+
+    def same(path: Path, blob: bytes) -> bool:
+        try:
+            return path.is_file() and path.stat().st_size == len(blob) and path.read_bytes() == blob
+        except OSError:
+            return False
+
+    todo = {n: b for n, b in blobs.items() if not same(folder / n, b)}
+    clash = [folder / n for n in todo if os.path.lexists(folder / n)]
+    if clash and not args.force:
+        raise InputError(
+            f"{clash[0]}: already exists (with other content); refusing to overwrite it: "
+            "pass --force to replace it, or choose another --dir"
+        )
+    target = folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, blob in todo.items():
+            target = folder / name
+            tmp = folder / f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(blob)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            finally:
+                if os.path.lexists(tmp):
+                    os.unlink(tmp)
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write the example: {exc.strerror or exc}") from None
     if not args.json:
         print(
             f"wrote {folder / (args.name + '.toml')}"
@@ -453,15 +626,22 @@ def _data_files(text: str) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="trimtab",
-        description="trimtab: convex-optimization asset allocation. Estimate, allocate, "
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="trimtab: convex-optimization asset allocation. Estimate, allocate,\n"
         "rebalance, stress and validate a portfolio described in a TOML scenario file.",
-        epilog="exit codes: 0 ok, 2 bad input, 3 infeasible policy, 4 solver failure. "
-        "Start from `trimtab example riverside_endowment`.",
+        epilog="exit codes: 0 ok, 2 bad input, 3 infeasible policy, 4 solver failure, "
+        "5 policy checks failed\n"
+        + "".join(f"  {code:>3}  {text}\n" for code, text in EXIT_CODES.items())
+        + "Start from `trimtab example riverside_endowment`.",
     )
     p.add_argument("--version", action="version", version=f"trimtab {version()}")
+    debug_help = "on an unexpected error, show the traceback"
+    p.add_argument("--debug", action="store_true", help=debug_help)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(sp, out=True):
+        # --debug after the command too; SUPPRESS keeps `trimtab --debug run ...` working.
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
         sp.add_argument("scenario", help="scenario file (TOML)")
         if out:
             sp.add_argument("--out", metavar="DIR", help="write outputs to DIR (atomically)")
@@ -496,33 +676,83 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("example", help="write a shipped example scenario to start from")
     sp.add_argument("name", help="example name (riverside_endowment, ria_q1_2024, ...)")
     sp.add_argument("--dir", default=".", help="folder to write into (default: here)")
+    sp.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite existing files of the same names (refused without it)",
+    )
     sp.add_argument("--json", action="store_true", help="JSON on stdout")
     sp.set_defaults(func=cmd_example)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``trimtab`` console script; returns the exit code."""
+    """Entry point of the ``trimtab`` console script; returns the exit code.
+
+    The one place errors become exit codes (:data:`EXIT_CODES`): nothing but a
+    one-line message reaches the user, the traceback of an unexpected error
+    only with ``--debug``.
+    """
     args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    debug = bool(getattr(args, "debug", False))
     if getattr(args, "func", None) is None:
         parser().print_help()
         return EXIT_OK
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            args.caught = caught  # the commands pass the run's warnings to the manifest
             code = args.func(args)
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except InputError as exc:
-        print(f"trimtab: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+        reach = _out_of_reach(exc, getattr(args, "scenario", None))
+        if reach is not None:
+            return _fail(f"trimtab: infeasible: {reach}", EXIT_INFEASIBLE)
+        return _fail(f"trimtab: error: {exc}", EXIT_INPUT)
     except InfeasibleError as exc:
-        print(f"trimtab: infeasible: {exc}", file=sys.stderr)
-        return EXIT_INFEASIBLE
+        return _fail(f"trimtab: infeasible: {exc}", EXIT_INFEASIBLE)
     except SolverError as exc:
-        print(f"trimtab: solver failure: {exc}", file=sys.stderr)
-        return EXIT_SOLVER
+        return _fail(f"trimtab: solver failure: {exc}", EXIT_SOLVER)
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_PIPE
+    except OSError as exc:
+        return _fail(f"trimtab: error: {_os_message(exc)}", EXIT_INPUT, debug)
+    except KeyboardInterrupt:
+        return _fail("trimtab: interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # the top-level handler: anything unexpected is exit 4
+        text = " ".join(str(exc).split())
+        if len(text) > 300:
+            text = text[:297] + "..."
+        hint = "" if debug else " (run with --debug for the traceback)"
+        return _fail(
+            f"trimtab: unexpected error: {type(exc).__name__}: {text}{hint}", EXIT_SOLVER, debug
+        )
+
+
+def _fail(message: str, code: int, debug: bool = False) -> int:
+    """Print the traceback (``--debug``) and the one-line message on stderr; return ``code``."""
+    try:
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        print(message, file=sys.stderr)
+        sys.stderr.flush()
+    except OSError:  # stderr itself closed
+        pass
+    return code
+
+
+def _stdout_to_devnull() -> None:
+    """After a closed pipe: point stdout at devnull so the exit flush cannot fail (Python docs)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -84,6 +84,7 @@ class RunResult:
             },
             "policy": policy,
             "validation": list(self.checks),
+            "passed": self.passed,
             "stress": [s.to_dict() for s in self.stress],
             "timings": self.timings,
         }

@@ -21,6 +21,7 @@ import hashlib
 import keyword
 import math
 import re
+import stat
 import tomllib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,9 @@ import pandas as pd
 from optimizer.errors import InputError
 
 __all__ = [
+    "MAX_DATA_BYTES",
+    "MAX_DEPTH",
+    "MAX_SCENARIO_BYTES",
     "MISSING",
     "Reader",
     "Table",
@@ -44,6 +48,7 @@ __all__ = [
     "identifier",
     "is_number",
     "join",
+    "read_limited",
     "type_name",
 ]
 
@@ -57,6 +62,43 @@ class _Missing:
 MISSING: Any = _Missing()
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+#: Largest scenario file read (bytes).
+MAX_SCENARIO_BYTES = 10_000_000
+#: Largest data file (CSV of prices, returns, correlations) read (bytes).
+MAX_DATA_BYTES = 500_000_000
+#: Deepest nesting of tables and arrays in a scenario file.
+MAX_DEPTH = 32
+#: TOML integers are 64-bit signed.
+MAX_INT, MIN_INT = 2**63 - 1, -(2**63)
+
+
+def read_limited(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or an InputError naming it.
+
+    The size is checked before reading (and the read stops after ``limit + 1``
+    bytes), so ``/dev/zero``, a pipe or a huge file is refused, not read.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{path}: is a folder, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{path}: not a regular file (a device, pipe or socket), not a {what}")
+    if info.st_size > limit:
+        raise InputError(f"{path}: {what} is {info.st_size:,} bytes; the limit is {limit:,} bytes")
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise InputError(f"{path}: {what} is over the limit of {limit:,} bytes")
+    return data
 
 
 def type_name(value: object) -> str:
@@ -142,15 +184,15 @@ class Reader:
     # ------------------------------------------------------------------------- the TOML file
 
     def load_toml(self) -> tuple[dict[str, Any], str]:
-        """Parse the file; returns the document and the SHA-256 of its bytes."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{self.path}: scenario file not found") from None
-        except IsADirectoryError:
-            raise InputError(f"{self.path}: is a folder, not a scenario file") from None
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot read the scenario file: {exc}") from None
+        """Parse the file; returns the document and the SHA-256 of its bytes.
+
+        Refused with an InputError naming the file and the limit: anything but a
+        regular file (a folder, ``/dev/zero``, a pipe), a file over
+        :data:`MAX_SCENARIO_BYTES`, tables and arrays nested deeper than
+        :data:`MAX_DEPTH`, integers outside TOML's 64-bit range. A UTF-8 byte
+        order mark at the start is skipped (the digest covers the file's bytes).
+        """
+        data = read_limited(self.path, MAX_SCENARIO_BYTES, "scenario file")
         digest = hashlib.sha256(data).hexdigest()
         try:
             text = data.decode("utf-8")
@@ -158,11 +200,42 @@ class Reader:
             raise InputError(
                 f"{self.path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8"
             ) from None
+        text = text.removeprefix("\ufeff")
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"{self.path}: invalid TOML: {exc}") from None
+        except ValueError as exc:  # e.g. an integer of more than sys.get_int_max_str_digits()
+            raise InputError(f"{self.path}: invalid TOML: {exc}") from None
+        except RecursionError:
+            raise InputError(
+                f"{self.path}: tables and arrays nested too deeply "
+                f"(the limit is {MAX_DEPTH} levels)"
+            ) from None
+        self._check_tree(doc)
         return doc, digest
+
+    def _check_tree(self, doc: dict[str, Any]) -> None:
+        """Depth and integer limits over the parsed document, without recursion."""
+        stack: list[tuple[str, object, int]] = [("", doc, 0)]
+        while stack:
+            where, value, depth = stack.pop()
+            if isinstance(value, dict | list):
+                if depth > MAX_DEPTH:
+                    raise self.error(
+                        where,
+                        f"nested too deeply (the limit is {MAX_DEPTH} levels of tables and arrays)",
+                    )
+                items = value.items() if isinstance(value, dict) else enumerate(value)
+                stack.extend((join(where, k), v, depth + 1) for k, v in items)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                if not MIN_INT <= value <= MAX_INT:
+                    digits = len(str(abs(value))) if abs(value) < 10**4000 else "too many"
+                    raise self.error(
+                        where,
+                        f"integer out of range ({digits} digits): TOML integers are 64-bit, "
+                        f"from {MIN_INT} to {MAX_INT}",
+                    )
 
     # ------------------------------------------------------------------------- data files
 
@@ -177,6 +250,15 @@ class Reader:
             raise self.error(where, f"file not found: {value!r} (looked for {path})")
         if not path.is_file():
             raise self.error(where, f"not a file: {value!r} ({path})")
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise self.error(where, f"cannot read {value!r} ({path}): {exc.strerror}") from None
+        if size > MAX_DATA_BYTES:
+            raise self.error(
+                where,
+                f"{value!r} is {size:,} bytes; data files are limited to {MAX_DATA_BYTES:,} bytes",
+            )
         return path
 
     def read_csv(self, where: str, path: Path, *, dates: bool) -> pd.DataFrame:

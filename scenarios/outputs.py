@@ -1,16 +1,21 @@
-"""The files of a run: targets, orders, report and the manifest, written atomically.
+"""The files of a run: targets, orders, report and the manifest, published whole.
 
 :func:`write_outputs` writes a :class:`~scenarios.engine.RunResult`'s files,
 :func:`write_backtest_outputs` a :class:`~scenarios.backtest_run.BacktestRun`'s;
 each ends with :func:`manifest`, what an auditor needs to reproduce the run.
-Every file goes through :class:`scenarios.export.OutputSet`.
+Every file goes through :class:`scenarios.export.OutputSet`, which stages the
+folder, locks it against a concurrent run and swaps it in whole; the manifest
+gets the size and sha256 of every other file there.
 """
 
 from __future__ import annotations
 
 import platform
+import re
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -28,10 +33,59 @@ def montecarlo_table(mc: MonteCarloResult) -> pd.DataFrame:
     return mc.value_percentiles().join(real)
 
 
+#: Warning texts that report a repair of the inputs (a non-PSD matrix, dropped or filled dates).
+_REPAIR = re.compile(
+    r"not positive semidefinite|nearest (correlation|psd)|repair|dropped|carried forward",
+    re.IGNORECASE,
+)
+
+
+def run_notes(
+    res: RunResult | BacktestRun | None, caught: Iterable[Any] | None = None
+) -> tuple[list[dict], list[dict]]:
+    """``(warnings, repairs)`` of a run, each ``{"source", "message"}`` (and ``category``).
+
+    ``caught`` are :class:`warnings.WarningMessage` (or strings) the caller
+    recorded during the run (the command line passes what it caught); none by
+    default. Repairs are the warnings that
+    report a repaired input (a non-PSD correlation with its smallest eigenvalue
+    and the distance moved, dropped or carried-forward dates); the notes of the
+    allocation, the rebalance and the backtest policies are warnings.
+    """
+    warned, repairs, seen = [], [], set()
+    for w in caught or ():
+        text = str(getattr(w, "message", w))
+        if text in seen:
+            continue
+        seen.add(text)
+        category = getattr(getattr(w, "category", None), "__name__", None)
+        entry = {"source": "estimates", "message": text, "category": category}
+        (repairs if _REPAIR.search(text) else warned).append(entry)
+    if isinstance(res, RunResult):
+        for source, obj in (("allocation", res.allocation), ("rebalance", res.plan)):
+            for note in getattr(obj, "notes", None) or ():
+                warned.append({"source": source, "message": str(note)})
+    elif isinstance(res, BacktestRun):
+        for name, r in res.results.items():
+            for note in r.notes:
+                warned.append({"source": f"backtest policy {name}", "message": str(note)})
+    return warned, repairs
+
+
 def manifest(
-    scn: Scenario, res: RunResult | BacktestRun | None, files: list[str], command: str
+    scn: Scenario,
+    res: RunResult | BacktestRun | None,
+    files: list[str],
+    command: str,
+    *,
+    caught: Iterable[Any] | None = None,
 ) -> dict:
-    """What an auditor needs to reproduce a run (relaxations: those of a RunResult only)."""
+    """What an auditor needs to reproduce a run.
+
+    ``relaxations``: those of a RunResult only; ``warnings`` and ``repairs``:
+    see :func:`run_notes`. Written through :meth:`OutputSet.write_manifest`,
+    which adds ``checksums`` (size and sha256 of every file but the manifest).
+    """
     versions = {}
     for dist in (
         "trimtab",
@@ -49,8 +103,10 @@ def manifest(
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
+    warned, repairs = run_notes(res, caught)
     return to_jsonable(
         {
+            "generator": "trimtab",
             "command": command,
             "scenario_file": str(scn.path),
             "scenario_sha256": scn.sha256,
@@ -58,15 +114,29 @@ def manifest(
             "python": platform.python_version(),
             "timings": None if res is None else res.timings,
             "relaxations": relaxations(res),
+            "warnings": warned,
+            "repairs": repairs,
             "files": files,
         }
     )
 
 
-def write_outputs(res: RunResult, out_dir: str | Path, *, command: str = "run") -> list[str]:
-    """Write targets, orders (with holdings), report and manifest atomically into ``out_dir``."""
+def write_outputs(
+    res: RunResult,
+    out_dir: str | Path,
+    *,
+    command: str = "run",
+    caught: Iterable[Any] | None = None,
+) -> list[str]:
+    """Publish targets, orders (with holdings), report and manifest as the folder ``out_dir``.
+
+    The folder is replaced whole (no file of an earlier run stays) or not at
+    all; a concurrent run into it fails with
+    :class:`~scenarios.export.OutputBusyError`. ``caught``: the warnings the
+    run raised, for the manifest. Returns the file names.
+    """
     scn = res.scenario
-    with OutputSet(out_dir) as out:
+    with OutputSet(out_dir, inputs=[scn.path]) as out:
         table = targets_table(res)
         out.write_csv("targets.csv", table)
         out.write_json(
@@ -87,15 +157,19 @@ def write_outputs(res: RunResult, out_dir: str | Path, *, command: str = "run") 
             out.write_csv("montecarlo.csv", montecarlo_table(res.montecarlo))
         out.write_json("report.json", res.report())
         files = list(out.files) + ["manifest.json"]
-        out.write_json("manifest.json", manifest(scn, res, files, command))
+        out.write_manifest(manifest(scn, res, files, command, caught=caught))
     return files
 
 
 def write_backtest_outputs(
-    run: BacktestRun, out_dir: str | Path, *, command: str = "backtest"
+    run: BacktestRun,
+    out_dir: str | Path,
+    *,
+    command: str = "backtest",
+    caught: Iterable[Any] | None = None,
 ) -> list[str]:
-    """Write backtest.csv (comparison), backtest_values.csv, report and manifest atomically."""
-    with OutputSet(out_dir) as out:
+    """Publish backtest.csv (comparison), backtest_values.csv, report and manifest whole."""
+    with OutputSet(out_dir, inputs=[run.scenario.path]) as out:
         table = run.table.copy()
         table.index.name = "policy"
         out.write_csv("backtest.csv", table)
@@ -104,5 +178,5 @@ def write_backtest_outputs(
         out.write_csv("backtest_values.csv", values)
         out.write_json("report.json", run.report())
         files = list(out.files) + ["manifest.json"]
-        out.write_json("manifest.json", manifest(run.scenario, run, files, command))
+        out.write_manifest(manifest(run.scenario, run, files, command, caught=caught))
     return files

@@ -184,7 +184,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     stress = read_stress(top, names)
     validation = read_validation(top)
     backtest = read_backtest(top, names, estimates, policy, portfolio)
-    montecarlo = read_montecarlo(top, estimates, validation)
+    montecarlo = read_montecarlo(top, estimates, validation, len(names.assets))
     return Scenario(
         path=reader.path.resolve(),
         sha256=digest,

@@ -61,6 +61,9 @@ _MONTECARLO = (
 )
 MC_DISTRIBUTIONS = ("normal", "student_t", "bootstrap")
 MC_SPENDING_RULES = ("yale", "trailing")
+#: Largest Monte Carlo size, paths x (years + 1 + assets): the simulation holds
+#: arrays of paths x (years + 1) and draws paths x assets per year (400 MB of floats).
+MC_MAX_CELLS = 50_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,9 +251,13 @@ def read_backtest(
 
 
 def read_montecarlo(
-    top: Table, est: EstimatesSpec, validation: Mapping[str, float]
+    top: Table, est: EstimatesSpec, validation: Mapping[str, float], n_assets: int = 0
 ) -> MonteCarloSpec | None:
-    """The ``[montecarlo]`` section, or None; defaults from ``[validation]``."""
+    """The ``[montecarlo]`` section, or None; defaults from ``[validation]``.
+
+    ``paths x (years + 1 + n_assets)`` is limited to :data:`MC_MAX_CELLS` (the
+    simulation holds arrays of that many numbers).
+    """
     t = top.table("montecarlo", _MONTECARLO)
     if t is None:
         return None
@@ -270,9 +277,18 @@ def read_montecarlo(
     seed = t.raw("seed", None)
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise t.error("seed", f"expected a non-negative integer, got {type_name(seed)} {seed!r}")
+    years = whole_number(t, "years", 30, low=1)
+    paths = whole_number(t, "paths", 10_000, low=1)
+    size = paths * (years + 1 + n_assets)
+    if size > MC_MAX_CELLS:
+        raise t.error(
+            "paths" if "paths" in t else "years",
+            f"{paths:,} paths x ({years} years + 1 + {n_assets} assets) = {size:,.0f} numbers; "
+            f"the limit is {MC_MAX_CELLS:,} (paths x (years + 1 + assets)): use fewer paths",
+        )
     return MonteCarloSpec(
-        years=whole_number(t, "years", 30, low=1),
-        paths=whole_number(t, "paths", 10_000, low=1),
+        years=years,
+        paths=paths,
         seed=seed,
         distribution=distribution,
         dof=t.number("dof", 5.0, low=2, strict_low=True),

@@ -99,7 +99,8 @@ def test_unknown_command_is_a_usage_error(capsys) -> None:
 
 
 def test_validate_defaults_to_the_holdings(riverside, capsys) -> None:
-    assert main(["validate", str(riverside)]) == 0
+    # a failed check exits 5 ("policy checks failed")
+    assert main(["validate", str(riverside)]) == 5
     out = capsys.readouterr().out
     assert out.startswith("validating current holdings:")
     assert "PASS  constraint: equity cap" in out
@@ -155,7 +156,7 @@ def test_validate_flags_a_broken_cap(riverside, tmp_path, capsys) -> None:
             }
         )
     )
-    assert main(["validate", str(riverside), "--weights", str(weights)]) == 0
+    assert main(["validate", str(riverside), "--weights", str(weights)]) == 5
     out = capsys.readouterr().out
     assert "FAIL  constraint: equity cap: 0.05" in out
     assert "FAIL  constraint: policy bands" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -298,15 +299,23 @@ def test_files_appear_only_at_exit(tmp_path) -> None:
         out.write_csv("c.csv", pd.DataFrame({"w": [0.6, 0.4]}, index=["A", "B"]))
         out.write_bytes("d.bin", b"\x00\x01")
         assert not folder.exists()
-        assert len(list(tmp_path.glob(".trimtab-*"))) == 1  # the staging folder
-    assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "b.json", "c.csv", "d.bin"]
+        assert len(list(tmp_path.glob(".out.trimtab-stage-*"))) == 1  # the staging folder
+    names = ["a.txt", "b.json", "c.csv", "d.bin", "manifest.json"]  # a minimal manifest
+    assert sorted(p.name for p in folder.iterdir()) == names
     assert (folder / "a.txt").read_text() == "alpha"
     assert json.loads((folder / "b.json").read_text()) == {"x": 1.5, "y": [2]}
     assert (folder / "c.csv").read_text() == ",w\nA,0.6\nB,0.4\n"
     assert (folder / "d.bin").read_bytes() == b"\x00\x01"
-    assert out.files == ["a.txt", "b.json", "c.csv", "d.bin"]
-    assert list(tmp_path.glob(".trimtab-*")) == []
-    assert list(folder.glob(".*.tmp")) == []
+    assert out.files == names
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["files"] == names
+    assert manifest["checksums"]["a.txt"] == {
+        "bytes": 5,
+        "sha256": hashlib.sha256(b"alpha").hexdigest(),
+    }
+    assert sorted(manifest["checksums"]) == names[:-1]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no stage, no lock left
+    assert list(folder.glob(".*")) == []
 
 
 def test_an_exception_inside_the_block_leaves_nothing(tmp_path) -> None:
@@ -328,11 +337,12 @@ def test_an_exception_leaves_an_earlier_set_untouched(tmp_path) -> None:
         with OutputSet(folder) as out:
             out.write_text("a.txt", "second")
             raise ValueError("no")
-    assert {p.name: p.read_text() for p in folder.iterdir()} == {"a.txt": "first", "b.txt": "first"}
+    texts = {p.name: p.read_text() for p in folder.iterdir() if p.name != "manifest.json"}
+    assert texts == {"a.txt": "first", "b.txt": "first"}
     with OutputSet(folder) as out:
         out.write_text("a.txt", "second")
     assert (folder / "a.txt").read_text() == "second"
-    assert (folder / "b.txt").read_text() == "first"  # not part of the new set
+    assert not (folder / "b.txt").exists()  # the folder is replaced whole
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
