@@ -27,7 +27,8 @@ from optimizer.allocation import Allocation
 from optimizer.trades import drift, threshold_check
 from optimizer.triggers import Hybrid, Threshold
 from scenarios import load_scenario
-from scenarios.cli import examples, main, relaxed_lines
+from scenarios.cli import examples, main
+from scenarios.display import relaxed_lines
 
 RELAXED_ALLOCATION = ({"name": "equity cap", "priority": 2, "amount": 0.05},)
 RELAXED_PLAN = ({"name": "turnover cap", "priority": 1, "amount": 0.01},)
