@@ -20,9 +20,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from adviser_case import ASSETS, COV, HOLDINGS, PRICES, TARGET, UNI, VOL, V
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rebalance_cases import ASSETS, COV, HOLDINGS, PRICES, TARGET, UNI, VOL, V, random_account
 
 from optimizer.constraints import (
     Bounds,
@@ -56,21 +56,6 @@ def objective(plan, cov, *, lam=DEFAULT_TRACKING_WEIGHT, fixed=0.0) -> float:
     prop = float(plan.trades["cost_proportional"].sum())
     imp = float(plan.trades["cost_impact"].sum())
     return lam * t**2 + (prop + imp + fixed * len(plan.trades)) / plan.value_after
-
-
-def random_account(seed: int, n: int, *, spread: float = 0.03, value: float = 1e6):
-    """A random covariance (vols 4-25%), target weights and drifted holdings."""
-    rng = np.random.default_rng(seed)
-    labels = pd.Index([f"A{i}" for i in range(n)])
-    vol = rng.uniform(0.04, 0.25, n)
-    g = rng.normal(size=(n, n + 2))
-    c = g @ g.T
-    d = np.sqrt(np.diag(c))
-    cov = pd.DataFrame(np.outer(vol, vol) * c / np.outer(d, d), index=labels, columns=labels)
-    target = rng.dirichlet(np.full(n, 3.0))
-    w0 = np.clip(target + rng.normal(0, spread, n), 0.002, None)
-    holdings = pd.Series(w0 / w0.sum() * value, index=labels)
-    return cov, holdings, pd.Series(target, index=labels)
 
 
 def check_plan(plan, holdings, cov, cash_flow=0.0) -> None:

@@ -28,9 +28,9 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from adviser_case import ADV, ASSETS, COV, HOLDINGS, PRICES, TARGET, UNI, V
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rebalance_cases import ADV, ASSETS, COV, HOLDINGS, PRICES, TARGET, UNI, V, random_account
 
 import optimizer.rebalance as rbmod
 from optimizer.constraints import Bounds, GroupLimit, TurnoverLimit
@@ -361,20 +361,14 @@ def test_a_turnover_breach_rounding_cannot_avoid_is_reported_by_name() -> None:
 
 
 def _random_case(seed: int, n: int):
-    rng = np.random.default_rng(seed)
-    labels = pd.Index([f"A{i}" for i in range(n)])
-    vol = rng.uniform(0.04, 0.25, n)
-    g = rng.normal(size=(n, n + 2))
-    c = g @ g.T
-    d = np.sqrt(np.diag(c))
-    cov = pd.DataFrame(np.outer(vol, vol) * c / np.outer(d, d), index=labels, columns=labels)
-    target = pd.Series(rng.dirichlet(np.full(n, 3.0)), index=labels)
-    w0 = np.clip(target.to_numpy() + rng.normal(0, 0.05, n), 0.002, None)
+    """A random account (:func:`random_account`) with its value, prices and daily volumes."""
+    cov, holdings, target = random_account(seed, n, spread=0.05, value=1.0)
+    rng = np.random.default_rng([seed, 1])
     value = float(rng.uniform(2e5, 5e6))
-    holdings = pd.Series(w0 / w0.sum() * value, index=labels)
+    labels = cov.index
     prices = pd.Series(np.exp(rng.uniform(np.log(5.0), np.log(800.0), n)), index=labels)
     adv = pd.Series(rng.uniform(0.02, 0.3, n) * value, index=labels)
-    return cov, holdings, target, prices, adv
+    return cov, holdings * value, target, prices, adv
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -19,7 +19,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from adviser_case import ASSETS, COV, HOLDINGS, PRICES, TARGET, UNI, VOL
+from rebalance_cases import ASSETS, COV, HOLDINGS, PRICES, TARGET, UNI, VOL
 
 from optimizer.costs import CostModel
 from optimizer.errors import InputError
