@@ -33,6 +33,8 @@ BENCHMARKS: tuple[str, ...] = (
     "rebalance",
     "backtest",
     "same_content",
+    "discrete",
+    "critical_line",
 )
 
 

@@ -11,10 +11,56 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from models._common import EPS, checked_eigh, demean, frame, name_list, prepare_returns, symmetrize
+from models._common import (
+    EPS,
+    SINGULAR_RTOL,
+    checked_eigh,
+    demean,
+    fmt_date,
+    frame,
+    name_list,
+    prepare_returns,
+    reject_constant,
+    symmetrize,
+)
 from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.riskmodel import FactorCovariance
+
+_FIX = "use fewer factors, a shrinkage estimator such as ledoit_wolf or oas, or more history"
+_CONSTANT = "{} would give them no risk (a stale price?): drop them or fix the data"
+
+
+def _check_structure(
+    loadings: np.ndarray, fcov: np.ndarray, specific: np.ndarray, labels: pd.Index, what: str
+) -> None:
+    """Refuse a factor covariance ``B F B' + D`` that is singular.
+
+    ``B F B' + D`` (periodic, n x n) is singular exactly when the assets Z
+    with no specific variance are more than the rank of their (scaled)
+    loadings ``B_Z F^(1/2)``: only then is there a combination of them that
+    neither the factors nor the specific risks see. "No specific variance"
+    is a share of at most :data:`SINGULAR_RTOL` of the asset's variance, and
+    the rank counts the singular values above that fraction of the largest.
+    O(n k + |Z| k^2), never an n x n eigendecomposition.
+    """
+    lam, vec = np.linalg.eigh(symmetrize(fcov))
+    root = vec * np.sqrt(np.clip(lam, 0.0, None))  # F = root root'
+    scaled = loadings @ root  # (n, k): B F^(1/2)
+    var = np.einsum("ik,ik->i", scaled, scaled) + specific
+    z = np.flatnonzero(specific <= SINGULAR_RTOL * var)
+    if not len(z):
+        return
+    g = scaled[z] / np.sqrt(var[z])[:, None]
+    sv = np.linalg.svd(g, compute_uv=False)
+    rank = int(np.sum(sv * sv > SINGULAR_RTOL * max(float(sv[0] ** 2), 1.0))) if len(sv) else 0
+    if len(z) > rank:
+        k = loadings.shape[1]
+        raise InputError(
+            f"covariance.{what}: the estimate is singular: {name_list(labels[z])} "
+            f"{'has' if len(z) == 1 else 'have'} no specific variance left after {k} "
+            f"factor(s), and {len(z) - rank} combination(s) of them no variance at all; {_FIX}"
+        )
 
 
 def factor_model(
@@ -45,7 +91,11 @@ def factor_model(
     Raises
     ------
     InputError
-        Invalid returns, or ``n_factors`` not an int in ``1..min(n, T - 1)``.
+        Invalid returns, ``n_factors`` not an int in ``1..min(n, T - 1)``,
+        constant assets (named), or a singular result: assets with no
+        specific variance left that the factors cannot tell apart (e.g.
+        ``n_factors = T - 1 < n``, which reproduces the singular sample
+        covariance).
 
     Notes
     -----
@@ -67,6 +117,7 @@ def factor_model(
             f"got {n_factors!r}"
         )
     k = int(n_factors)
+    reject_constant(x, labels, _CONSTANT.format("factor_model"))
     y = demean(x)
     s = symmetrize(y.T @ y) / (t - 1)
     lam, u = checked_eigh(s, "factor_model")
@@ -76,12 +127,19 @@ def factor_model(
     vecs *= np.where(lead < 0, -1.0, 1.0)
     specific = np.diag(s) - (vecs * vecs) @ vals
     specific[specific <= float(lam[-1]) * max(n, t) * EPS] = 0.0
+    _check_structure(vecs, np.diag(vals), specific, labels, "factor_model")
     names = pd.Index([f"PC{i + 1}" for i in range(k)])
     return FactorCovariance(
         loadings=pd.DataFrame(vecs, index=labels.copy(), columns=names),
         factor_cov=pd.DataFrame(np.diag(vals * periods), index=names, columns=names.copy()),
         specific=pd.Series(specific * periods, index=labels.copy()),
     )
+
+
+def _dates(index: pd.Index) -> str:
+    """At most 5 dates, ``2020-01-31`` (not ``2020-01-31 00:00:00``); other labels as text."""
+    labels = [fmt_date(d) for d in index] if isinstance(index, pd.DatetimeIndex) else index
+    return name_list(labels, 5)
 
 
 def _factor_values(factors: object, dates: pd.Index) -> tuple[np.ndarray, pd.Index]:
@@ -97,14 +155,14 @@ def _factor_values(factors: object, dates: pd.Index) -> tuple[np.ndarray, pd.Ind
     if not factors.index.equals(dates):
         dup = factors.index[factors.index.duplicated()].unique()
         if len(dup):
-            raise InputError(f"factors has duplicate dates: {name_list(dup, 5)}")
+            raise InputError(f"factors has duplicate dates: {_dates(dup)}")
         missing = dates.difference(factors.index, sort=False)
         extra = factors.index.difference(dates, sort=False)
         if len(missing) or len(extra) or len(factors) != len(dates):
             raise InputError(
                 "factors and returns must have the same dates: "
-                f"{len(missing)} returns dates missing from factors ({name_list(missing, 5) or '-'}); "
-                f"{len(extra)} factor dates not in returns ({name_list(extra, 5) or '-'})"
+                f"{len(missing)} returns dates missing from factors ({_dates(missing) or '-'}); "
+                f"{len(extra)} factor dates not in returns ({_dates(extra) or '-'})"
             )
         factors = factors.loc[dates]
     values = factors.to_numpy(dtype=float)
@@ -145,9 +203,12 @@ def factor_regression(
     ------
     InputError
         Invalid returns or factors, dates that do not match (naming them),
-        ``T <= k + 1``, or constant / collinear factors.
+        ``T <= k + 1``, constant / collinear factors, constant assets
+        (named), or a singular result (assets the factors explain exactly,
+        more of them than the factors can tell apart).
     """
     x, labels, periods = prepare_returns(returns, periods_per_year)
+    reject_constant(x, labels, _CONSTANT.format("factor_regression"))
     f, names = _factor_values(factors, returns.index)
     t, k = f.shape
     if t <= k + 1:
@@ -171,6 +232,7 @@ def factor_regression(
     specific = np.einsum("ti,ti->i", resid, resid) / (t - 1 - k)
     g = demean(f)
     fcov = symmetrize(g.T @ g) / (t - 1)
+    _check_structure(coef[1:].T, fcov, specific, labels, "factor_regression")
     return FactorCovariance(
         loadings=pd.DataFrame(coef[1:].T, index=labels.copy(), columns=names.copy()),
         factor_cov=frame(fcov * periods, names),

@@ -84,9 +84,7 @@ class _Hessian:
         return self.rm.times(v)
 
     def diagonal(self) -> np.ndarray:
-        if self.rm.kind == "factor":
-            return np.einsum("ij,ij->i", self.G, self.G) + self.d
-        return self.cdiag.copy()
+        return self.rm.variances()
 
     def solve(self, h: np.ndarray, g: np.ndarray, rtol: float = 0.0) -> np.ndarray | None:
         """``(C + diag(h))^-1 g`` to a relative residual ``rtol`` (None on failure)."""

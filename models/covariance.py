@@ -19,6 +19,44 @@ both axes, in the order of the input's columns.
 ``from_cma``              covariance from capital-market assumptions
 ========================  ======================================================
 
+Data checks
+-----------
+Every estimator needs at least ``MIN_OBSERVATIONS`` (3) returns and applies
+:func:`models._common.validate_returns` (a return at or below -100% is an
+error naming the asset and date; returns that look like percent are refused
+with that hint if one is at or below -100%, otherwise warned about) and, unless
+``periods_per_year=`` is given, the date-spacing checks of
+:func:`models._common.infer_periods_per_year` (mixed frequencies are an error
+naming where the spacing changes).
+
+Singular estimates: a covariance with a direction of zero variance lets an
+optimizer report zero risk (a Sharpe ratio of 1e9). The rule, by estimator:
+
+* no shrinkage, ``sample`` and ``ewma``: refused (InputError) when there are
+  too few observations for a full-rank matrix (``T - 1 < n``; for ``ewma``
+  also an effective count ``1 / sum(w_t^2)`` below ``n + 1``), and when an
+  asset is constant (a stale price) or a combination of assets has no
+  variance (a duplicated column), naming the counts or the assets and the
+  fix: a shrinkage estimator (``ledoit_wolf``, ``oas``) or more history;
+* shrinkage, ``ledoit_wolf`` (identity target) and ``oas``: any ``T`` is
+  accepted (the shrunk matrix is positive definite); constant assets and
+  dependent combinations (only perfectly correlated pairs can be told apart
+  when ``T - 1 < n``) give a ``UserWarning`` naming them, and an estimate
+  that is still singular is refused;
+* ``ledoit_wolf`` with the ``"constant_correlation"`` or ``"single_factor"``
+  target: constant assets are refused (the target is undefined, or gives
+  them zero variance), dependent combinations warned about;
+* ``nonlinear_shrinkage``: constant assets and, when ``n <= T - 1``,
+  dependent combinations are refused (the method needs positive sample
+  eigenvalues);
+* ``factor_model`` and ``factor_regression``: constant assets are refused,
+  and so is a structure whose covariance is singular (assets left with no
+  specific variance that the factors cannot tell apart, e.g. ``n_factors =
+  T - 1 < n``).
+
+"No variance" means a correlation eigenvalue at most ``SINGULAR_RTOL``
+(1e-10) times the largest.
+
 The numerical kernels live in :mod:`models._shrinkage`; the factor models in
 :mod:`models._factors`, the repair and CMA functions in :mod:`models._repair`
 (public here), the shared helpers in :mod:`models._common`.
@@ -26,19 +64,24 @@ The numerical kernels live in :mod:`models._shrinkage`; the factor models in
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
-import sklearn.covariance
 
 from models import _shrinkage
 from models._common import (
     EPS,
     checked_eigh,
+    degeneracy,
     demean,
     frame,
+    full_rank_count,
+    is_singular,
     name_list,
     positive_number,
     prepare_returns,
+    reject_constant,
     symmetrize,
 )
 from models._factors import factor_model, factor_regression
@@ -62,13 +105,61 @@ __all__ = [
 TARGETS = ("identity", "constant_correlation", "single_factor")
 
 
-def _reject_constant(x: np.ndarray, labels: pd.Index, why: str) -> None:
-    """Raise naming the assets whose returns never change."""
-    flat = np.ptp(x, axis=0) == 0.0
-    if flat.any():
+def _refuse_degenerate(x: np.ndarray, labels: pd.Index, cov: np.ndarray, what: str) -> None:
+    """An estimator without shrinkage: constant assets or dependent combinations are an error."""
+    found = degeneracy(x, labels, cov)
+    if found:
         raise InputError(
-            f"returns are constant (zero variance) for assets: {name_list(labels[flat])}; {why}"
+            f"covariance.{what}: {found}: the estimate would be singular; drop the duplicated "
+            "or dependent assets or fix the stale prices, or use a shrinkage estimator such "
+            "as ledoit_wolf or oas"
         )
+
+
+def _check_shrunk(x: np.ndarray, labels: pd.Index, cov: np.ndarray, what: str) -> None:
+    """A shrinkage estimator: warn about what the shrinkage papered over; refuse if singular.
+
+    ``cov`` (n, n) is the shrunk periodic estimate. When ``T - 1 < n`` only
+    perfectly correlated pairs are looked for (the sample is singular anyway).
+    """
+    t, n = x.shape
+    found = degeneracy(x, labels, pairs_only=t - 1 < n)
+    if not found:
+        return
+    if is_singular(cov):
+        raise InputError(
+            f"covariance.{what}: {found}: the shrunk estimate is still singular; drop the "
+            "duplicated or dependent assets or fix the stale prices"
+        )
+    warnings.warn(
+        f"covariance.{what}: {found}; the shrunk covariance is positive definite and is "
+        "used, but check the data (drop duplicated assets, fix stale prices)",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _ewma_count(halflife: float, t: int) -> float:
+    """Effective number ``1 / sum(w^2)`` of ``t`` EWMA weights with this half-life."""
+    a = np.exp2(-1.0 / halflife)
+    at = a**t
+    # (sum a^k)^2 / sum a^2k for k < t, with 1 - a computed without cancellation
+    return float((1.0 - at) * (1.0 + a) / (-np.expm1(-np.log(2.0) / halflife) * (1.0 + at)))
+
+
+def _ewma_halflife_for(count: float, t: int) -> float | None:
+    """Shortest half-life whose effective count over ``t`` observations is ``count``, if any."""
+    if t <= count:
+        return None
+    lo, hi = 1e-3, 1.0
+    while _ewma_count(hi, t) < count:
+        lo, hi = hi, hi * 2.0
+        if hi > 1e12:
+            return None
+    for _ in range(100):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if _ewma_count(mid, t) < count else (lo, mid)
+    return hi
 
 
 def sample(returns: pd.DataFrame, *, periods_per_year: float | None = None) -> pd.DataFrame:
@@ -90,12 +181,18 @@ def sample(returns: pd.DataFrame, *, periods_per_year: float | None = None) -> p
     Raises
     ------
     InputError
-        Invalid returns (see :func:`models._common.validate_returns`) or
-        periods per year that cannot be inferred.
+        Invalid returns (see :func:`models._common.validate_returns`),
+        periods per year that cannot be inferred, fewer than ``n + 1``
+        observations (the estimate would be singular; the message gives the
+        counts and suggests a shrinkage estimator or more history), constant
+        assets or combinations of assets with no variance (named).
     """
     x, labels, periods = prepare_returns(returns, periods_per_year)
+    full_rank_count(*x.shape, "sample")
     y = demean(x)
-    return frame(symmetrize(y.T @ y) / (len(x) - 1) * periods, labels)
+    s = symmetrize(y.T @ y) / (len(x) - 1)
+    _refuse_degenerate(x, labels, s, "sample")
+    return frame(s * periods, labels)
 
 
 def ewma(
@@ -121,7 +218,11 @@ def ewma(
     Raises
     ------
     InputError
-        Invalid returns or a ``halflife`` that is not a positive number.
+        Invalid returns, a ``halflife`` that is not a positive number, too
+        few observations for a full-rank estimate (``T - 1 < n``, or an
+        effective count ``1 / sum(w_t^2)`` below ``n + 1``: the message gives
+        the shortest half-life that would do), constant assets or
+        combinations of assets with no variance (named).
 
     Notes
     -----
@@ -137,11 +238,25 @@ def ewma(
     """
     hl = positive_number(halflife, "halflife")
     x, labels, periods = prepare_returns(returns, periods_per_year)
-    age = np.arange(len(x) - 1, -1, -1, dtype=float)
+    t, n = x.shape
+    full_rank_count(t, n, "ewma")
+    age = np.arange(t - 1, -1, -1, dtype=float)
     w = np.exp(-np.log(2.0) * age / hl)
     w /= w.sum()
+    count = 1.0 / float(w @ w)
+    if count - 1.0 < n:
+        need = _ewma_halflife_for(n + 1.0, t)
+        fix = f"a halflife of at least {need:.3g} periods, " if need is not None else ""
+        raise InputError(
+            f"covariance.ewma: halflife={hl:g} over {t} observations leaves an effective "
+            f"{count:.1f} observations (1 / sum of squared weights) for {n} assets, too few "
+            f"for a full-rank covariance (more than {n} are needed); use {fix}a shrinkage "
+            "estimator such as ledoit_wolf or oas, or more history"
+        )
     z = (x - w @ x) * np.sqrt(w)[:, None]
-    return frame(symmetrize(z.T @ z) * periods, labels)
+    s = symmetrize(z.T @ z)
+    _refuse_degenerate(x, labels, s, "ewma")
+    return frame(s * periods, labels)
 
 
 def ledoit_wolf(
@@ -176,8 +291,15 @@ def ledoit_wolf(
     ------
     InputError
         Invalid returns, unknown ``target`` (the message lists the valid
-        ones), constant returns for ``"constant_correlation"`` (naming the
-        assets) or a constant market for ``"single_factor"``.
+        ones), constant returns for ``"constant_correlation"`` or
+        ``"single_factor"`` (naming the assets), a constant market for
+        ``"single_factor"``, or a shrunk estimate that is still singular.
+
+    Warns
+    -----
+    UserWarning
+        Constant assets (identity target) or combinations of assets with no
+        variance, named: the shrunk estimate is positive definite and used.
 
     Notes
     -----
@@ -205,12 +327,19 @@ def ledoit_wolf(
         )
     x, labels, periods = prepare_returns(returns, periods_per_year)
     if target == "identity":
+        import sklearn.covariance  # lazily: ~1 s of import time the CLI start does not need
+
         cov, _ = sklearn.covariance.ledoit_wolf(x, assume_centered=False)
-        return frame(np.asarray(cov, dtype=float) * periods, labels)
+        cov = np.asarray(cov, dtype=float)
+        _check_shrunk(x, labels, cov, "ledoit_wolf")
+        return frame(cov * periods, labels)
     if target == "constant_correlation":
-        _reject_constant(x, labels, "the constant-correlation target needs every correlation")
+        reject_constant(x, labels, "the constant-correlation target needs every correlation")
         cov, _ = _shrinkage.lw_constant_correlation(demean(x))
     else:
+        reject_constant(
+            x, labels, "the single-factor target would give them no variance; fix the data"
+        )
         y = demean(x)
         market = y.mean(axis=1)
         largest = float(np.einsum("ti,ti->i", y, y).max())
@@ -220,6 +349,7 @@ def ledoit_wolf(
                 "the single_factor target needs a market with positive variance"
             )
         cov, _ = _shrinkage.lw_single_factor(y)
+    _check_shrunk(x, labels, cov, "ledoit_wolf")
     return frame(cov * periods, labels)
 
 
@@ -242,7 +372,14 @@ def oas(returns: pd.DataFrame, *, periods_per_year: float | None = None) -> pd.D
     Raises
     ------
     InputError
-        Invalid returns or periods per year.
+        Invalid returns or periods per year, or a shrunk estimate that is
+        still singular.
+
+    Warns
+    -----
+    UserWarning
+        Constant assets or combinations of assets with no variance, named:
+        the shrunk estimate is positive definite and used.
 
     References
     ----------
@@ -250,9 +387,13 @@ def oas(returns: pd.DataFrame, *, periods_per_year: float | None = None) -> pd.D
     algorithms for MMSE covariance estimation. *IEEE Transactions on Signal
     Processing* 58(10), 5016-5029.
     """
+    import sklearn.covariance  # lazily, as in ledoit_wolf
+
     x, labels, periods = prepare_returns(returns, periods_per_year)
     cov, _ = sklearn.covariance.oas(x, assume_centered=False)
-    return frame(np.asarray(cov, dtype=float) * periods, labels)
+    cov = np.asarray(cov, dtype=float)
+    _check_shrunk(x, labels, cov, "oas")
+    return frame(cov * periods, labels)
 
 
 def nonlinear_shrinkage(
@@ -302,7 +443,7 @@ def nonlinear_shrinkage(
     3043-3065.
     """
     x, labels, periods = prepare_returns(returns, periods_per_year)
-    _reject_constant(x, labels, "nonlinear shrinkage needs positive sample eigenvalues")
+    reject_constant(x, labels, "nonlinear shrinkage needs positive sample eigenvalues")
     t, p = x.shape
     n_eff = t - 1
     y = demean(x)

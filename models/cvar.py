@@ -11,7 +11,9 @@ and that minimizing over ``(w, z)`` jointly is a linear program (with one
 auxiliary variable per scenario); the minimizing ``z`` is the value at risk.
 :func:`min_cvar` hands that program, through
 :class:`optimizer.terms.CVaRTerm`, to the convex core with the policy's
-constraints.
+constraints. It is ``models.mean_risk.min_risk(..., risk="cvar")`` with the
+scenario table as its first argument: one implementation of the input checks,
+the reporting and the out-of-reach target for every mean-risk model.
 
 References
 ----------
@@ -23,124 +25,15 @@ Journal of Banking and Finance 26(7), 1487-1503.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
-from models._common import infer_periods_per_year
+from models.mean_risk import min_risk_of
 from optimizer.allocation import Allocation
-from optimizer.compiled import Compiled
-from optimizer.errors import InputError
-from optimizer.objective import Objective
-from optimizer.pieces import Row
-from optimizer.terms import CVaRTerm
 from optimizer.universe import Universe
-from optimizer.validation import vector
 
 __all__ = ["min_cvar"]
-
-
-def _tail_mean(losses: np.ndarray, alpha: float) -> float:
-    """CVaR of equally likely scenario losses, from the sorted losses.
-
-    Parameters
-    ----------
-    losses : numpy.ndarray, shape (S,)
-        Loss in each scenario (periodic decimals; a gain is a negative loss).
-    alpha : float
-        Confidence level in (0, 1).
-
-    Returns
-    -------
-    float
-        The mean of the worst ``k = (1 - alpha) S`` losses, the last one
-        counted fractionally when ``k`` is not whole (Acerbi and Tasche 2002,
-        proposition 3.2); equal to the Rockafellar-Uryasev minimum. With
-        ``k < 1`` it is the worst loss.
-    """
-    l = np.sort(np.asarray(losses, dtype=float))[::-1]
-    k = (1.0 - alpha) * len(l)
-    # (1 - alpha) * S is often a whole number up to rounding (0.05 * 200)
-    whole = round(k)
-    if whole >= 1 and abs(k - whole) <= 1e-9 * k:
-        k = float(whole)
-    m = min(int(math.floor(k)), len(l))
-    tail = float(l[:m].sum())
-    if m < len(l):
-        tail += (k - m) * float(l[m])
-    return tail / k
-
-
-def _scenarios(scenario_returns) -> np.ndarray:
-    if not isinstance(scenario_returns, pd.DataFrame):
-        raise InputError(
-            "scenario_returns must be a pandas DataFrame (scenarios x assets), "
-            f"got {type(scenario_returns).__name__}"
-        )
-    frame = scenario_returns
-    if frame.shape[1] == 0:
-        raise InputError("scenario_returns has no columns (assets)")
-    dup = frame.columns[frame.columns.duplicated()].unique()
-    if len(dup):
-        raise InputError(f"scenario_returns has duplicate asset ids: {', '.join(map(str, dup))}")
-    bad = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if bad:
-        raise InputError(f"scenario_returns has non-numeric columns: {', '.join(bad)}")
-    if len(frame) < 2:
-        raise InputError(f"scenario_returns has {len(frame)} scenario(s); at least 2 are needed")
-    values = frame.to_numpy(dtype=float)
-    finite = np.isfinite(values)
-    if not finite.all():
-        cols = frame.columns[~finite.all(axis=0)]
-        raise InputError(
-            f"scenario_returns has NaN or inf values for assets: {', '.join(map(str, cols))}"
-        )
-    return values
-
-
-def _alpha(alpha) -> float:
-    if isinstance(alpha, bool):
-        raise InputError(f"alpha must be a number in (0, 1), got {alpha!r}")
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise InputError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
-    if not 0.0 < a < 1.0:
-        raise InputError(
-            f"alpha must be in (0, 1) (the confidence level, e.g. 0.95), got {alpha!r}"
-        )
-    return a
-
-
-def _periods(index: pd.Index, periods_per_year) -> float:
-    if periods_per_year is not None:
-        try:
-            value = float(periods_per_year)
-        except (TypeError, ValueError):
-            value = math.nan
-        if isinstance(periods_per_year, bool) or not (math.isfinite(value) and value > 0):
-            raise InputError(
-                f"periods_per_year must be a positive number, got {periods_per_year!r}"
-            )
-        return value
-    if isinstance(index, pd.DatetimeIndex):
-        return float(infer_periods_per_year(index))
-    return 1.0
-
-
-def _number(value, what: str) -> float:
-    if isinstance(value, bool):
-        raise InputError(f"{what} must be a number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise InputError(f"{what} must be finite, got {value!r}")
-    return v
 
 
 def min_cvar(
@@ -199,11 +92,16 @@ def min_cvar(
     ------
     InputError
         Not a DataFrame, duplicate or non-numeric columns, NaN or inf
-        (naming the assets), fewer than 2 scenarios, ``alpha`` outside
-        (0, 1), bad ``mu``, ``target_return`` or ``periods_per_year``, an
-        irregular DatetimeIndex (pass ``periods_per_year=``).
+        (naming the assets and the first row), fewer than 2 scenarios,
+        ``alpha`` outside (0, 1), bad ``mu``, ``target_return`` or
+        ``periods_per_year``, an irregular DatetimeIndex (pass
+        ``periods_per_year=``).
     InfeasibleError
-        The constraints (with the target return) cannot all hold.
+        The constraints cannot all hold; or ``target_return`` is above the
+        highest expected return they allow (the message names
+        ``target_return``, the reachable range and the binding constraints;
+        ``diagnosis`` names ``"target return"``), as
+        :func:`models.mean_risk.min_risk`.
     SolverError
         Every solver of the chain failed.
 
@@ -220,34 +118,15 @@ def min_cvar(
     R. T. Rockafellar and S. Uryasev (2000), "Optimization of conditional
     value-at-risk", Journal of Risk 2(3), 21-41.
     """
-    values = _scenarios(scenario_returns)
-    a = _alpha(alpha)
-    assets = scenario_returns.columns
-    ppy = _periods(scenario_returns.index, periods_per_year)
-    s = values.shape[0]
-    c = np.cov(values, rowvar=False, ddof=1).reshape(len(assets), len(assets)) * ppy
-    cov = pd.DataFrame((c + c.T) / 2.0, index=assets, columns=assets)
-    if mu is None:
-        mu_series = pd.Series(values.mean(axis=0) * ppy, index=assets, name="mu")
-    else:
-        mu_v = vector(mu, assets, what="mu", against="scenario_returns")
-        mu_series = pd.Series(mu_v, index=assets, name="mu")
-    extra = []
-    if target_return is not None:
-        target = _number(target_return, "target_return")
-        extra.append(Row("target return", "target return", mu_series.to_numpy(), target, math.inf))
-    notes = []
-    if (1.0 - a) * s < 1.0:
-        notes.append(
-            f"the tail at alpha={a:g} holds {(1.0 - a) * s:.3g} of {s} scenarios (less than "
-            "one): the CVaR is the worst scenario loss"
-        )
-    problem = Compiled(cov, constraints=constraints, universe=universe, solvers=solvers)
-    alloc = problem.run(
-        Objective(terms=(CVaRTerm(values, a),)),
-        mu=mu_series.to_numpy(),
-        extra=extra,
-        notes=notes,
+    return min_risk_of(
+        scenario_returns,
+        what="scenario_returns",
+        risk="cvar",
+        alpha=alpha,
+        mu=mu,
+        target_return=target_return,
+        constraints=constraints,
+        universe=universe,
+        solvers=solvers,
+        periods_per_year=periods_per_year,
     )
-    w = alloc.weights.to_numpy(dtype=float)
-    return dataclasses.replace(alloc, objective=_tail_mean(-(values @ w), a))

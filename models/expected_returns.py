@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models._common import resolve_periods, validate_returns
-from models.returns import _fmt_date, check_option
+from models.returns import check_option
 from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.riskmodel import FactorCovariance
@@ -34,12 +34,6 @@ __all__ = [
 
 METHODS = ("arithmetic", "geometric")
 SHRINK_TARGETS = ("grand_mean", "min_variance")
-
-
-def _where(index: pd.Index, pos: int) -> str:
-    if isinstance(index, pd.DatetimeIndex):
-        return _fmt_date(index[pos])
-    return f"row {pos}"
 
 
 def _series(values: np.ndarray, labels: pd.Index) -> pd.Series:
@@ -79,9 +73,9 @@ def historical_mean(
     ------
     InputError
         Bad returns (not a DataFrame, NaN, duplicate ids, fewer than 2
-        rows, ...), an unknown ``method``, periods that cannot be inferred,
-        or, for ``"geometric"``, a return of -100% or less (naming the asset
-        and date).
+        rows, a return of -100% or less naming the asset and date, ...:
+        :func:`models._common.validate_returns`), an unknown ``method``, or
+        periods that cannot be inferred.
 
     Notes
     -----
@@ -99,17 +93,6 @@ def historical_mean(
     periods = resolve_periods(returns, periods_per_year)
     if method == "arithmetic":
         return _series(values.mean(axis=0) * periods, returns.columns)
-    bad = values <= -1.0
-    if bad.any():
-        parts = [
-            f"{col} (first on {_where(returns.index, int(np.argmax(bad[:, j])))})"
-            for j, col in enumerate(returns.columns)
-            if bad[:, j].any()
-        ]
-        raise InputError(
-            "the geometric mean needs returns above -100%; got a return <= -100% for "
-            + ", ".join(parts)
-        )
     log_growth = np.log1p(values).sum(axis=0) * (periods / len(values))
     return _series(np.expm1(log_growth), returns.columns)
 

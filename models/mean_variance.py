@@ -15,31 +15,37 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
+from models._reach import (
+    TARGET_RETURN,
+    TARGET_VOLATILITY,
+    check_beats_rf,
+    far_gross,
+    in_return_units,
+    max_return_or_none,
+    no_max_sharpe,
+    out_of_reach,
+    target_row,
+    unbounded_sharpe,
+    warn_riskless,
+)
 from optimizer.allocation import Allocation, Frontier
 from optimizer.compiled import Compiled, shared
 from optimizer.errors import InfeasibleError, InputError, SolverError
-from optimizer.objective import Objective
-from optimizer.pieces import Point, RiskLimit, Row
+from optimizer.objective import Objective, return_unit, units_of
+from optimizer.pieces import Point, RiskLimit
 from optimizer.solvers import ProxQP
 from optimizer.universe import Universe
-from optimizer.validation import vector
-
-TARGET_RETURN = "target return"
-TARGET_VOLATILITY = "target volatility"
+from optimizer.validation import finite_number, vector
 
 
 def _number(value, what: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise InputError(f"{what} must be finite, got {value!r}")
-    return v
+    """A finite number (bool and text refused), or an InputError naming ``what``."""
+    return finite_number(value, what=what)
 
 
 def _mu(cm: Compiled, mu) -> np.ndarray:
@@ -55,7 +61,10 @@ def _mu(cm: Compiled, mu) -> np.ndarray:
 
 
 def _solve_min_variance(cm: Compiled, *, mu=None) -> Allocation:
-    return cm.run(Objective(variance=1.0), mu=None if mu is None else _mu(cm, mu))
+    alloc = cm.run(Objective(variance=1.0), mu=None if mu is None else _mu(cm, mu))
+    if alloc.riskless:
+        warn_riskless(cm, alloc)
+    return alloc
 
 
 def _solve_max_utility(cm: Compiled, *, mu, risk_aversion) -> Allocation:
@@ -68,31 +77,29 @@ def _solve_max_utility(cm: Compiled, *, mu, risk_aversion) -> Allocation:
 
 
 def _solve_max_return(cm: Compiled, *, mu) -> Allocation:
-    try:
-        return cm.run(Objective(mu_weight=1.0), mu=_mu(cm, mu))
-    except InputError as exc:
-        if "unbounded" in str(exc):
-            raise InputError(
-                "the expected return is unbounded under these constraints: "
-                "add bounds or a leverage limit"
-            ) from None
-        raise
+    top = max_return_or_none(cm, _mu(cm, mu))
+    if top is None:
+        raise InputError(
+            "the expected return is unbounded under these constraints: "
+            "add bounds or a leverage limit"
+        )
+    return top
 
 
 def _solve_efficient_return(cm: Compiled, *, mu, target_return) -> Allocation:
     target = _number(target_return, "target_return")
     mu_vec = _mu(cm, mu)
-    row = Row(TARGET_RETURN, TARGET_RETURN, mu_vec, target, math.inf)
+    unit = return_unit(mu_vec)
+    row = target_row(mu_vec, target, unit)
     try:
-        return cm.run(Objective(variance=1.0), mu=mu_vec, extra=[row])
+        alloc = cm.run(Objective(variance=1.0), mu=mu_vec, extra=[row])
     except InfeasibleError:
         top = _solve_max_return(cm, mu=_as_series(cm, mu_vec))
-        if target > top.expected_return - 1e-9:
-            raise InputError(
-                f"target_return {target:.6g} is outside the achievable range: at most "
-                f"{top.expected_return:.6g} under these constraints"
-            ) from None
+        if target > top.expected_return - 1e-9 * unit:
+            low = _solve_min_variance(cm, mu=_as_series(cm, mu_vec)).expected_return
+            raise out_of_reach(cm, "target_return", target, (low, top), row) from None
         raise
+    return in_return_units(alloc, unit)
 
 
 def _solve_efficient_risk(cm: Compiled, *, mu, target_volatility) -> Allocation:
@@ -101,30 +108,47 @@ def _solve_efficient_risk(cm: Compiled, *, mu, target_volatility) -> Allocation:
         raise InputError(f"target_volatility must be non-negative, got {target_volatility!r}")
     mu_vec = _mu(cm, mu)
     floor = _solve_min_variance(cm, mu=_as_series(cm, mu_vec))
-    if target < floor.volatility * (1 - 1e-9):
-        raise InputError(
-            f"target_volatility {target:.6g} is outside the achievable range: at least "
-            f"{floor.volatility:.6g} under these constraints"
-        )
     limit = RiskLimit(TARGET_VOLATILITY, TARGET_VOLATILITY, np.zeros(cm.n), target)
+    if target < floor.volatility * (1 - 1e-9):
+        top = _solve_max_return(cm, mu=_as_series(cm, mu_vec))
+        raise out_of_reach(cm, "target_volatility", target, (floor, top), limit)
     return cm.run(Objective(mu_weight=1.0), mu=mu_vec, extra=[limit])
 
 
 def _solve_max_sharpe(cm: Compiled, *, mu, risk_free_rate=0.0) -> Allocation:
     rf = _number(risk_free_rate, "risk_free_rate")
     mu_vec = _mu(cm, mu)
-    top = _solve_max_return(cm, mu=_as_series(cm, mu_vec))
-    if top.expected_return <= rf + 1e-12:
-        raise InputError(
-            f"no feasible portfolio earns more than the risk-free rate {rf:.6g}: the highest "
-            f"achievable expected return is {top.expected_return:.6g}"
-        )
-    if cm.cset.budget is not None and cm.cset.budget > 0:
+    if not (cm.risk.variances() > 0).any():
+        top = _solve_max_return(cm, mu=_as_series(cm, mu_vec))
+        check_beats_rf(top, rf, mu_vec)
+        raise unbounded_sharpe(cm, top, rf)
+    alloc, failure = None, None
+    budget = cm.cset.budget
+    if budget is not None and budget > 0:
+        # the homogenized program needs no max_return first: it is infeasible when no
+        # portfolio beats rf, and its t goes to 0 when the ratio has no maximum (both below)
         try:
-            return cm.run(Objective(sharpe=True, risk_free_rate=rf), mu=mu_vec)
-        except SolverError:
-            pass
-    return _sharpe_search(cm, mu_vec, rf, top)
+            alloc = cm.run(Objective(sharpe=True, risk_free_rate=rf), mu=mu_vec)
+        except (SolverError, InfeasibleError) as exc:
+            failure = exc
+    if alloc is None or float(alloc.weights.abs().sum()) > far_gross(budget):
+        # no answer, or one of suspicious size: is the expected return bounded?
+        top = max_return_or_none(cm, mu_vec)
+        if top is None:
+            if alloc is None and failure is None:  # no positive budget: the search needs a top
+                _solve_max_return(cm, mu=_as_series(cm, mu_vec))  # raises: unbounded
+            low = cm.run(Objective(variance=1.0), mu=mu_vec).expected_return
+            if rf >= low - 1e-9 * return_unit(np.append(mu_vec, rf)):  # at low: to rounding
+                raise no_max_sharpe(rf, low)
+            if alloc is None:
+                raise failure
+        else:
+            check_beats_rf(top, rf, mu_vec)
+            if alloc is None:
+                alloc = _sharpe_search(cm, mu_vec, rf, top)
+    if alloc.riskless:
+        raise unbounded_sharpe(cm, alloc, rf)
+    return replace(alloc, risk_free_rate=rf)
 
 
 def _as_series(cm: Compiled, mu_vec: np.ndarray) -> pd.Series:
@@ -255,10 +279,22 @@ def min_variance(
         ``objective`` is the variance ``w'Cw``; shadow prices are in variance
         per unit of constraint.
 
+    Warns
+    -----
+    UserWarning
+        When the least-risk portfolio is riskless (volatility at most
+        ``volatility_floor``): the covariance is singular (the warning names
+        its rank and the zero-variance assets, and the fix). The answer stands:
+        a riskless portfolio is a meaningful least-risk portfolio.
+
     Notes
     -----
     With the budget alone the answer is ``C^-1 1 / (1' C^-1 1)``. Inputs are
     read by content at every call (an edited DataFrame gives a new answer).
+    The answer does not depend on the covariance's units: the core solves on
+    ``C / s`` (``s`` in proportion to the mean variance), so ``min_variance(c * cov)`` equals
+    ``min_variance(cov)`` for any ``c > 0`` that keeps the variances within
+    about 1e-150 to 1e150.
     """
     cm = _problem("min_variance", cov, constraints, universe, solvers)
     return _solve_min_variance(cm, mu=mu)
@@ -337,11 +373,14 @@ def efficient_return(
 
     Raises
     ------
-    InputError
-        If the target is above the highest return the constraints allow (the
-        message gives that figure).
     InfeasibleError
-        If the constraints conflict whatever the target.
+        If the target is above the highest return the constraints allow: the
+        message names ``target_return``, the reachable range (at most the
+        highest return; the efficient range from the least-risk portfolio's
+        return) and the constraints binding at the highest-return portfolio;
+        the diagnosis has the key's gap and how much each binding constraint
+        must give alone (None: not enough alone). Also if the constraints
+        conflict whatever the target.
     """
     cm = _problem("efficient_return", cov, constraints, universe, solvers)
     return _solve_efficient_return(cm, mu=mu, target_return=target_return)
@@ -365,9 +404,12 @@ def efficient_risk(
 
     Raises
     ------
-    InputError
-        If the target is below the least volatility the constraints allow (the
-        message gives that figure).
+    InfeasibleError
+        If the target is below the least volatility the constraints allow: the
+        message names ``target_volatility``, the reachable range (from the least
+        volatility to the highest-return portfolio's) and the constraints
+        binding at the least-risk portfolio; the diagnosis as for
+        :func:`efficient_return`.
     """
     cm = _problem("efficient_risk", cov, constraints, universe, solvers)
     return _solve_efficient_risk(cm, mu=mu, target_volatility=target_volatility)
@@ -389,25 +431,46 @@ def max_sharpe(
     subject to ``mu'y - rf t = 1`` and every constraint in its perspective
     form (Cornuejols and Tutuncu 2007, *Optimization Methods in Finance*,
     8.2). It is valid when some feasible portfolio earns more than ``rf`` and
-    the budget is positive; otherwise a one-dimensional golden-section search
-    along the efficient frontier maximizes the Sharpe ratio (quasi-concave
-    along the frontier).
+    the budget is positive, also when the expected return is unbounded
+    (unlimited shorts): with the budget alone the answer is the closed form
+    ``C^-1 (mu - rf) / 1'C^-1 (mu - rf)``. Otherwise a one-dimensional
+    golden-section search along the efficient frontier maximizes the Sharpe
+    ratio (quasi-concave along the frontier).
 
     Parameters
     ----------
     risk_free_rate : float
         Annualized decimal.
 
+    Returns
+    -------
+    Allocation
+        With ``risk_free_rate`` set: its ``sharpe`` is the ratio maximized.
+
     Raises
     ------
     InputError
-        If no feasible portfolio earns more than the risk-free rate.
+        If no feasible portfolio earns more than the risk-free rate; if the
+        ratio has no maximum (unlimited shorts and a risk-free rate at or above
+        the least-risk portfolio's expected return: the ratio only approaches
+        its supremum as the positions grow without limit); or if a
+        riskless portfolio (volatility at most ``volatility_floor``, relative to
+        the covariance's scale) earns more than it: the Sharpe ratio is then
+        unbounded. That happens with a zero or singular covariance (too few
+        observations for the number of assets); the message names the rank and
+        the zero-variance assets, and the fix (a shrinkage estimator, more
+        history).
 
     Notes
     -----
     Shadow prices are not reported for this objective (the duals of the
     homogenized problem are not in Sharpe units): ``binding`` lists the
-    binding constraints with ``shadow_price`` None.
+    binding constraints with ``shadow_price`` None. The answer does not
+    depend on units: the program is solved on ``C / s`` and
+    ``(mu - rf) / m`` (``s`` in proportion to the mean variance, ``m`` the
+    largest excess return), so ``max_sharpe(a * mu, a**2 * cov)`` equals
+    ``max_sharpe(mu, cov)`` for any ``a > 0`` that keeps the variances within
+    about 1e-150 to 1e150.
     """
     cm = _problem("max_sharpe", cov, constraints, universe, solvers)
     return _solve_max_sharpe(cm, mu=mu, risk_free_rate=risk_free_rate)
@@ -425,13 +488,16 @@ def _sharpe_search(cm: Compiled, mu_vec: np.ndarray, rf: float, top: Allocation)
         return cache[r]
 
     def sharpe(a: Allocation) -> float:
-        return (a.expected_return - rf) / a.volatility if a.volatility > 0 else -math.inf
+        if a.riskless:  # unbounded when it earns more than rf (max_sharpe raises then)
+            return math.inf if a.expected_return > rf else -math.inf
+        return (a.expected_return - rf) / a.volatility
 
     a, b = max(low.expected_return, rf), top.expected_return
     golden = (math.sqrt(5) - 1) / 2
     c, d = b - golden * (b - a), a + golden * (b - a)
+    unit = return_unit(np.append(mu_vec, rf))  # 1.0 for returns of about 10%
     for _ in range(80):
-        if b - a <= 1e-10 * max(1.0, abs(b)):
+        if b - a <= 1e-10 * unit:
             break
         if sharpe(alloc(c)) >= sharpe(alloc(d)):
             b, d = d, c
@@ -471,7 +537,8 @@ def efficient_frontier(
     Frontier
         ``points`` (target_return, expected_return, volatility, sharpe),
         ``weights`` (one row per point), ``failed`` (points not solved and
-        why; never silently dropped) and ``allocations``.
+        why; never silently dropped) and ``allocations`` (each with
+        ``risk_free_rate`` set).
 
     Notes
     -----
@@ -516,9 +583,9 @@ def efficient_frontier(
         },
         index=pd.Index(solved, name="point"),
     )
-    vol = table["volatility"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        table["sharpe"] = np.where(vol > 0, (table["expected_return"] - rf) / vol, np.nan)
+    for i in solved:  # each point's Sharpe ratio is at the rate given
+        allocations[i] = replace(allocations[i], risk_free_rate=rf)
+    table["sharpe"] = [allocations[i].sharpe for i in solved]
     weights = pd.DataFrame(
         [allocations[i].weights.to_numpy() for i in solved],
         index=table.index,
@@ -542,42 +609,47 @@ def _qp_sweep(cm: Compiled, mu_vec: np.ndarray, targets, indices) -> dict:
         # a factor program is large and sparse: ProxQP's dense backend is the wrong tool
         # (measured: 2.5 s a point at n=2000 against 0.17 s for Clarabel)
         return {}
-    row = Row(TARGET_RETURN, TARGET_RETURN, mu_vec, float(targets[0]), math.inf)
-    prog = cm.program(Objective(variance=1.0), [*cm.cset.pieces, row], None)[0]
+    unit = return_unit(mu_vec)
+    objective = Objective(variance=1.0)
+    row = target_row(mu_vec, float(targets[0]), unit)
+    prog = cm.program(objective, [*cm.cset.pieces, row], None)[0]
+    scale = units_of(objective, rm, None).objective  # the program's objective is scaled
     if not prog.is_qp:
         return {}
-    target_row = next(
+    target_index = next(
         i for i, t in enumerate(prog.tags) if t is not None and t.name == TARGET_RETURN
     )
     try:
         dense = ProxQP(prog)
     except Exception:  # the sweep is an optimization; the chain remains
         return {}
-    if target_row not in dense.row_of_general:
+    if target_index not in dense.row_of_general:
         # mu with a single non-zero entry makes the target row a box bound in ProxQP,
         # whose constant set_row_bound cannot change: leave the points to the chain
         return {}
     out: dict[int, Allocation] = {}
     for i in indices:
         r = float(targets[i])
-        checker = cm.checker.extended([Row(TARGET_RETURN, TARGET_RETURN, mu_vec, r, math.inf)])
-        dense.set_row_bound(target_row, -r)
+        checker = cm.checker.extended([target_row(mu_vec, r, unit)])
+        dense.set_row_bound(target_index, -r / unit)
         res = dense.solve()
         if res.x is None:
             continue
-        pt = Point(res.x[: cm.n], risk=rm)
-        checks = checker.check(pt)
+        w = res.x[: cm.n]
+        checks = checker.check(Point(w, risk=rm))
         if not all(c["ok"] for c in checks.values()):
             continue
-        out[i] = cm.allocation(
-            pt.w,
+        alloc = cm.answer(
+            w,
             mu_vec,
+            checker,
+            checks=checks,
+            binding=partial(checker.binding, prog, res, scale=scale),
             status=res.status,
             solver="PROXQP",
             attempts=(res.attempt(),),
-            binding=checker.binding(prog, res, pt),
-            checks=checks,
             timings={"compile": 0.0, "solve": res.seconds, "other": 0.0},
-            objective=res.objective,
+            objective=res.objective * scale,
         )
+        out[i] = in_return_units(alloc, unit)
     return out

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from models._common import fmt_date as _fmt_date
 from models._common import infer_periods_per_year, validate_returns
 from optimizer import validation
 from optimizer.errors import InputError
@@ -46,14 +47,6 @@ def check_option(name: str, value: object, valid: Sequence[str]) -> str:
         choices = ", ".join(repr(v) for v in valid)
         raise InputError(f"unknown {name}={value!r}; valid options are {choices}")
     return value
-
-
-def _fmt_date(ts: pd.Timestamp) -> str:
-    """``YYYY-MM-DD`` for midnight timestamps, the ISO form otherwise."""
-    ts = pd.Timestamp(ts)
-    if ts == ts.normalize():
-        return ts.strftime("%Y-%m-%d")
-    return ts.isoformat()
 
 
 def _fmt_list(items: Sequence[str], limit: int, what: str, sep: str = ", ") -> str:
@@ -369,12 +362,12 @@ def to_prices(
     Raises
     ------
     InputError
-        Bad returns (see :func:`models._common.validate_returns`), unknown
-        ``kind``, a non-positive or misaligned ``start``, or a simple return
-        of -100% or less (naming asset and date).
+        Bad returns (see :func:`models._common.validate_returns`, which
+        also refuses a simple return of -100% or less, naming asset and
+        date), unknown ``kind``, or a non-positive or misaligned ``start``.
     """
     check_option("kind", kind, KINDS)
-    values = validate_returns(returns, min_obs=1)
+    values = validate_returns(returns, min_obs=1, simple=kind == "simple")
     if isinstance(start, pd.Series):
         missing_assets = returns.columns.difference(start.index)
         if len(missing_assets):
@@ -393,19 +386,6 @@ def to_prices(
     if kind == "log":
         growth = np.exp(np.cumsum(values, axis=0))
     else:
-        bad = values <= -1.0
-        if bad.any():
-            parts = [
-                f"{col} on {_fmt_date(returns.index[np.argmax(bad[:, j])])}"
-                if isinstance(returns.index, pd.DatetimeIndex)
-                else f"{col} at row {int(np.argmax(bad[:, j]))}"
-                for j, col in enumerate(returns.columns)
-                if bad[:, j].any()
-            ]
-            raise InputError(
-                "a simple return of -100% or less cannot become a positive price: "
-                + "; ".join(parts)
-            )
         growth = np.exp(np.cumsum(np.log1p(values), axis=0))
     return pd.DataFrame(growth * base, index=returns.index.copy(), columns=returns.columns.copy())
 
@@ -422,12 +402,15 @@ def periods_per_year(data: pd.DataFrame | pd.Series | pd.DatetimeIndex) -> int:
     -------
     int
         252 daily (business days), 52 weekly, 12 monthly, 4 quarterly,
-        1 annual; decided by the median spacing of the dates.
+        1 annual; decided by the median spacing of the dates (see
+        :func:`models._common.infer_periods_per_year` for the rule).
 
     Raises
     ------
     InputError
-        Not a DatetimeIndex, fewer than 2 dates, or an irregular spacing.
+        Not a DatetimeIndex, fewer than 2 dates, dates not strictly
+        increasing, an irregular spacing, or mixed frequencies (naming the
+        date where the spacing changes and both spacings).
     """
     if isinstance(data, pd.Index):
         index = data

@@ -19,9 +19,9 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from models._common import validate_returns
+from models.mean_risk import confidence
 from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.riskmodel import FactorCovariance
@@ -185,16 +185,6 @@ def risk_contributions(
 # --------------------------------------------------------------------------------------------
 
 
-def _check_alpha(alpha: float) -> float:
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise InputError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
-    if not (0.0 < a < 1.0):
-        raise InputError(f"alpha must be in (0, 1) (e.g. 0.95), got {alpha!r}")
-    return a
-
-
 def _sample_moments(r: np.ndarray) -> tuple[float, float, float, float]:
     """Mean, standard deviation (ddof=1), skewness and excess kurtosis (moment estimators)."""
     m = float(r.mean())
@@ -245,11 +235,13 @@ def _tail(
     what: str,
 ) -> tuple[float, float]:
     """(VaR, CVaR) as positive losses, for the public wrappers."""
-    a = _check_alpha(alpha)
+    a = confidence(alpha)
     if method not in VAR_METHODS:
         raise InputError(
             f"unknown method {method!r}; valid methods: " + ", ".join(map(repr, VAR_METHODS))
         )
+    from scipy.stats import norm  # lazily: ~0.5 s of import time the CLI start does not need
+
     p = 1.0 - a  # tail probability
     if returns is None:
         if method != "gaussian":

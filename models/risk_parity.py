@@ -58,7 +58,7 @@ from optimizer.allocation import Allocation
 from optimizer.compiled import Compiled
 from optimizer.constraints import Budget, LongOnly
 from optimizer.errors import InputError, SolverError
-from optimizer.objective import Objective
+from optimizer.objective import Objective, risk_unit
 from optimizer.pieces import Point
 from optimizer.riskmodel import RiskModel
 from optimizer.terms import LogBarrierTerm
@@ -474,10 +474,14 @@ def _solve_risk_parity(cm: Compiled, *, budgets=None, tol=1e-12, max_iter=50) ->
                     alloc, timings={"compile": t1 - t0, "solve": t2 - t1, "other": t3 - t2}
                 )
             res = None  # exact, but outside the constraints: they bind
-    # the constraints bind (or Newton's method fell short): the convex core
-    objective = Objective(variance=0.5, terms=(LogBarrierTerm(b),), homogenize=True)
+    # the constraints bind (or Newton's method fell short): the convex core, on C / s (s the
+    # risk unit) so that the answer does not depend on the covariance's units; the minimizer
+    # y of 1/2 y'(C/s)y - b'log y is sqrt(s) times the caller's, its value lower by log(s)/2
+    unit = risk_unit(rm)
+    objective = Objective(variance=0.5 / unit, terms=(LogBarrierTerm(b),), homogenize=True)
     try:
         alloc = cm.run(objective)
+        alloc = dataclasses.replace(alloc, objective=alloc.objective + 0.5 * math.log(unit))
     except SolverError:
         if not (plain and res is not None and res.spread <= BUDGET_NOTE_TOL):
             raise

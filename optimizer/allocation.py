@@ -1,4 +1,8 @@
-"""Result objects of the convex core: :class:`Allocation` and :class:`Frontier`."""
+"""Result objects of the convex core: :class:`Allocation` and :class:`Frontier`.
+
+Also the cleaning of weights: :func:`zero_dust` (applied to every answer the
+core makes) and its public convenience :func:`clean_weights`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from optimizer.errors import InputError
+
+#: A portfolio whose volatility is at most this fraction of the assets' root mean variance
+#: (times its gross weight) is riskless: its volatility is what an interior-point solver leaves
+#: of zero (weights of about 1e-6 on the risky assets), not a risk (for assets of 10% to 30%
+#: volatility, at most 0.001% to 0.003% a year).
+RISKLESS_RTOL = 1e-4
 
 
 def to_jsonable(value: Any) -> Any:
@@ -67,6 +79,16 @@ class Allocation:
         ``priority`` and ``amount`` (in the constraint's own units). Empty
         when every constraint holds as given; ``checks`` then verify the
         relaxed limits.
+    volatility_floor : float
+        Volatility (annualized) at or below which the portfolio counts as
+        riskless: :data:`RISKLESS_RTOL` times the root mean variance of the
+        assets times the gross weight ``sum |w|``, a floor relative to the
+        covariance's own scale (0 when unknown). A Sharpe ratio is not
+        defined there: :attr:`sharpe` is NaN.
+    risk_free_rate : float
+        The risk-free rate (annualized decimal) the model was given
+        (``max_sharpe``, ``efficient_frontier``); 0 otherwise. :attr:`sharpe`
+        is measured against it.
     """
 
     weights: pd.Series
@@ -82,13 +104,44 @@ class Allocation:
     objective: float = float("nan")
     notes: tuple = ()
     relaxed: tuple = ()
+    volatility_floor: float = 0.0
+    risk_free_rate: float = 0.0
+
+    @property
+    def riskless(self) -> bool:
+        """True when the volatility is (relatively) zero: at most :attr:`volatility_floor`."""
+        return self.volatility <= self.volatility_floor
 
     @property
     def sharpe(self) -> float | None:
-        """``expected_return / volatility`` (risk-free rate 0), or None without returns."""
-        if self.expected_return is None or self.volatility <= 0:
+        """``(expected_return - risk_free_rate) / volatility`` at the model's :attr:`risk_free_rate`.
+
+        The ratio ``max_sharpe`` maximized; :meth:`sharpe_ratio` gives it at
+        another rate.
+        """
+        return self.sharpe_ratio(self.risk_free_rate)
+
+    def sharpe_ratio(self, risk_free_rate: float = 0.0) -> float | None:
+        """``(expected_return - risk_free_rate) / volatility``, annualized.
+
+        Parameters
+        ----------
+        risk_free_rate : float
+            Annualized decimal.
+
+        Returns
+        -------
+        float or None
+            None without expected returns; NaN for a riskless portfolio
+            (volatility at most :attr:`volatility_floor`, zero included): a
+            ratio over a volatility that is rounding noise would be a huge
+            meaningless number.
+        """
+        if self.expected_return is None:
             return None
-        return self.expected_return / self.volatility
+        if self.riskless:
+            return math.nan
+        return (self.expected_return - risk_free_rate) / self.volatility
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -107,6 +160,8 @@ class Allocation:
                 "objective": self.objective,
                 "notes": list(self.notes),
                 "relaxed": list(self.relaxed),
+                "volatility_floor": self.volatility_floor,
+                "risk_free_rate": self.risk_free_rate,
             }
         )
 
@@ -119,7 +174,8 @@ class Frontier:
     ----------
     points : pandas.DataFrame
         One row per solved point: ``target_return``, ``expected_return``,
-        ``volatility``, ``sharpe`` (annualized, risk-free rate as given).
+        ``volatility``, ``sharpe`` (annualized, risk-free rate as given; NaN
+        for a riskless point, see :attr:`Allocation.volatility_floor`).
     weights : pandas.DataFrame
         One row per solved point (same index as ``points``), one column per asset.
     failed : pandas.DataFrame
@@ -143,3 +199,123 @@ class Frontier:
                 "failed": self.failed.to_dict(orient="records"),
             }
         )
+
+
+#: Weights this small (relative to the gross weight, when that is below 1) are dust: the
+#: verification tolerance of every weight (``optimizer.verify.FEAS_TOL``), a thousandth of a
+#: basis point. Answers carry exact zeros in their place (:func:`zero_dust`).
+DUST_TOL = 1e-7
+
+
+def zero_dust(
+    w: np.ndarray,
+    tol: float = DUST_TOL,
+    total: float | None = None,
+    *,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+) -> np.ndarray:
+    """Weights ``w`` (n,) with the dust set to exact zeros and the total restored.
+
+    Parameters
+    ----------
+    w : numpy.ndarray, shape (n,)
+        Finite weights (decimals of value).
+    tol : float
+        Dust size: ``|w_i| <= tol * min(1, sum |w|)`` (relative for a portfolio of
+        gross weight below 1, so that the answer does not depend on the scale of
+        an unbudgeted portfolio).
+    total : float, optional
+        The sum to restore (a budget); default the sum of ``w``.
+    lower, upper : numpy.ndarray, shape (n,), optional
+        Per-weight bounds: the amount restored goes to the weights with room.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        ``w`` itself when it holds no dust (or only dust); else a copy whose
+        dust is exactly 0 (``+0.0``) and whose sum is ``total`` (to rounding):
+        the amount removed goes to the remaining weights in proportion to
+        their size (capped by their room to ``lower`` / ``upper``), which keeps
+        their signs and the zeros exact.
+    """
+    gross = float(np.abs(w).sum())
+    small = np.abs(w) <= tol * min(1.0, gross)
+    if small.all() or not (small & ((w != 0) | np.signbit(w))).any():
+        return w  # nothing to clean (a -0.0 counts: it would print as "-0.0")
+    out = w.copy()
+    out[small] = 0.0
+    gap = (float(w.sum()) if total is None else float(total)) - float(out.sum())
+    if gap != 0.0:
+        share = np.abs(out)
+        if gap > 0 and upper is not None:
+            share = np.minimum(share, np.maximum(upper - out, 0.0))
+        elif gap < 0 and lower is not None:
+            share = np.minimum(share, np.maximum(out - lower, 0.0))
+        if share.sum() > 0:
+            out += gap * share / share.sum()
+            out[small] = 0.0
+    return out
+
+
+def clean_weights(weights, *, tol: float = DUST_TOL) -> pd.Series:
+    """Weights with the dust set to exact zeros and their total kept.
+
+    A convenience for weights from elsewhere (trimtab's own answers are
+    cleaned already: :func:`zero_dust` is applied, and verified, where they
+    are made). Like PyPortfolioOpt's ``clean_weights(cutoff=...)``, but the
+    total is kept and nothing is rounded.
+
+    Parameters
+    ----------
+    weights : pandas.Series, shape (n,), or Allocation
+        Finite weights by asset (decimals of value).
+    tol : float, keyword-only
+        Dust size: weights with ``|w| <= tol`` (times the gross weight when that
+        is below 1) become 0. Non-negative; default :data:`DUST_TOL` (1e-7);
+        ``1e-4`` is PyPortfolioOpt's cutoff.
+
+    Returns
+    -------
+    pandas.Series, shape (n,)
+        Same index and name; dust exactly 0, the amount removed spread over
+        the remaining weights in proportion to their size, so the sum is
+        unchanged (to rounding). Weights that were non-negative stay non-negative.
+
+    Raises
+    ------
+    InputError
+        ``weights`` not a Series (or Allocation), a non-finite weight (naming
+        the asset), ``tol`` not a non-negative number.
+
+    Examples
+    --------
+    >>> w = pd.Series([0.6, 0.4 - 2e-12, 2e-12], index=["EQ", "BD", "CASH"])
+    >>> clean_weights(w).round(9).tolist()
+    [0.6, 0.4, 0.0]
+    """
+    if isinstance(weights, Allocation):
+        weights = weights.weights
+    if not isinstance(weights, pd.Series):
+        raise InputError(
+            f"clean_weights needs a pandas Series of weights by asset (or an Allocation), "
+            f"got {type(weights).__name__}: pass pd.Series(weights, index=assets)"
+        )
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.integer | np.floating):
+        raise InputError(f"clean_weights: tol must be a number, got {tol!r}")
+    if not (math.isfinite(tol) and tol >= 0):
+        raise InputError(f"clean_weights: tol must be finite and >= 0, got {tol!r}")
+    try:
+        w = weights.to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(
+            "clean_weights: weights must be numbers; fix the non-numeric entries"
+        ) from None
+    bad = ~np.isfinite(w)
+    if bad.any():
+        asset = weights.index[int(np.flatnonzero(bad)[0])]
+        raise InputError(
+            f"clean_weights: the weight of {asset!r} is {float(w[bad][0])}: "
+            "every weight must be a finite number; fix or drop that asset"
+        )
+    return pd.Series(zero_dust(w, float(tol)), index=weights.index, name=weights.name)

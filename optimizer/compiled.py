@@ -28,14 +28,14 @@ import pandas as pd
 
 from optimizer import diagnosis, soft
 from optimizer.allocation import Allocation
-from optimizer.constraints import resolve
+from optimizer.constraints import constraint_tuple, resolve
 from optimizer.errors import InfeasibleError, InputError, SolverError
-from optimizer.objective import Objective, compile_program
+from optimizer.objective import Objective, compile_program, units_of
 from optimizer.pieces import Piece, Point
 from optimizer.program import Outcome
 from optimizer.riskmodel import FactorCovariance, RiskModel, content_key
 from optimizer.solve import chain_of, make_allocation, solve_program
-from optimizer.solvers import WorkspacePool
+from optimizer.solvers import WorkspacePool, run_solver
 from optimizer.universe import Universe, check_universe
 from optimizer.validation import covariance_or_factors, covariance_values
 from optimizer.verify import Checker, stationary
@@ -92,7 +92,7 @@ class Compiled:
         self.risk = RiskModel(cov, assets)
         self.assets = self.risk.assets
         self.universe = universe
-        self.constraints = tuple(constraints or ())
+        self.constraints = constraint_tuple(constraints)
         structure = STRUCTURES.get(
             (self.constraints, tuple(self.assets.tolist()), universe),
             lambda: Structure(self.constraints, self.assets, universe),
@@ -211,7 +211,10 @@ class Compiled:
             Carried into the allocation.
         scale : float
             Factor from the objective as solved to the objective as reported
-            (multiplies ``objective`` and the shadow prices).
+            (multiplies ``objective`` and the shadow prices). The core's own
+            scaling of the program (:func:`optimizer.objective.units_of`) is
+            undone on top of it: ``objective``, shadow prices and every other
+            field of the allocation are in the caller's units.
 
         Raises
         ------
@@ -258,10 +261,14 @@ class Compiled:
         t0 = time.perf_counter()
         n = self.n
         prog, pool, p_rows, a_cols = self.program(objective, pieces, mu)
+        # the program is scaled (units_of): its objective and duals times units.objective are
+        # the caller's
+        units = units_of(objective, self.risk, mu)
         if objective.mu_weight and not objective.sharpe and mu is not None:
             q = prog.q.copy()
-            q[:n] -= objective.mu_weight * mu
+            q[:n] -= (objective.mu_weight / units.linear) * mu
             prog = prog.with_q(q)
+        scale = scale * units.objective
         t1 = time.perf_counter()
 
         def weights_of(out: Outcome) -> np.ndarray:
@@ -296,28 +303,93 @@ class Compiled:
                     "add bounds, a budget or a leverage limit"
                 )
             raise SolverError("every solver in the chain failed", attempts)
-        w = checker.cleaned(Point(verified["w"], risk=self.risk))
-        pt = Point(w, risk=self.risk)
-        checks = verified["checks"] if w is verified["w"] else checker.check(pt)
-        bind = checker.binding(prog, winner, pt, scale=scale)
-        if objective.homogeneous:
-            # duals of the homogenized problem are not in the objective's units
-            bind = tuple({**b_, "shadow_price": None} for b_ in bind)
+
+        def binding(pt: Point) -> tuple:
+            bind = checker.binding(prog, winner, pt, scale=scale)
+            if objective.homogeneous:
+                # duals of the homogenized problem are not in the objective's units
+                bind = tuple({**b_, "shadow_price": None} for b_ in bind)
+            return bind
+
         t3 = time.perf_counter()
-        return make_allocation(
-            w,
-            self.assets,
-            self.risk,
+        return self.answer(
+            verified["w"],
             mu,
+            checker,
+            checks=verified["checks"],
+            binding=binding,
             status=winner.status,
             solver=winner.solver,
             attempts=attempts,
-            binding=bind,
-            checks=checks,
             timings={"compile": t1 - t0, "solve": t2 - t1, "other": t3 - t2},
             objective=winner.objective * scale,
             notes=tuple(notes),
         )
+
+    def answer(
+        self,
+        w: np.ndarray,
+        mu: np.ndarray | None,
+        checker: Checker,
+        *,
+        binding: Callable[[Point], tuple],
+        checks: dict | None = None,
+        **fields,
+    ) -> Allocation:
+        """The Allocation of a solver's verified weights, with their dust as exact zeros.
+
+        Every answer a solver gives is made here: weights below the
+        verification tolerance (``1e-11`` dust, ``-1e-12`` in a long-only
+        problem) become exact zeros and the budget is restored
+        (:meth:`~optimizer.verify.Checker.cleaned`), re-verified; when the
+        cleaned weights do not verify the answer keeps the solver's weights.
+
+        Parameters
+        ----------
+        w : numpy.ndarray, shape (n,)
+            Verified weights.
+        mu : numpy.ndarray, shape (n,), optional
+            Expected returns (annualized decimals), for ``expected_return``.
+        checker : Checker
+            The verifier of the pieces solved (the problem's and the model's extras).
+        binding : callable
+            ``binding(point) -> tuple``: the binding sides at the reported weights.
+        checks : dict, optional
+            ``checker.check`` of ``w`` (redone when cleaning changed the weights).
+        **fields
+            The Allocation's other fields.
+        """
+        cleaned = checker.cleaned(Point(w, risk=self.risk), total=self.cset.budget)
+        pt = Point(cleaned, risk=self.risk)
+        if checks is None or cleaned is not w:
+            checks = checker.check(pt)
+        return make_allocation(
+            cleaned, self.assets, self.risk, mu, binding=binding(pt), checks=checks, **fields
+        )
+
+    def relax_alone(self, extra: Sequence[Piece], names: Sequence[str]) -> dict[str, float | None]:
+        """How much each named constraint must give, alone, for ``extra`` to hold as well.
+
+        For each name, the elastic program (:func:`optimizer.diagnosis.elastic_program`)
+        of the problem's pieces and ``extra``, all hard but that constraint,
+        which relaxes by one slack (in its own units). One solve per name: for
+        error messages, not for the hot path.
+
+        Returns
+        -------
+        dict
+            ``{name: amount}``; None when relaxing that constraint alone cannot
+            make room for ``extra``.
+        """
+        pieces = [*self.cset.pieces, *extra]
+        base = diagnosis.weights_only(self.n, self.risk)
+        out: dict[str, float | None] = {}
+        for name in dict.fromkeys(names):
+            prog, col = diagnosis.elastic_program(pieces, base, {name: 1.0})
+            res = run_solver("CLARABEL", prog)
+            found = res.status.startswith("optimal") and res.x is not None
+            out[name] = float(max(res.x[col[name]], 0.0)) if found else None
+        return out
 
     def allocation(self, w: np.ndarray, mu: np.ndarray | None, **fields) -> Allocation:
         """An Allocation of given weights, checked against this problem's constraints."""
@@ -444,7 +516,7 @@ def shared(
     fixed: dict | None = None,
 ) -> Compiled:
     """The :class:`Compiled` of this content from :data:`SHARED` (made on a miss)."""
-    cons = tuple(constraints or ())
+    cons = constraint_tuple(constraints)
     chain = chain_of(solvers)
     fixed = dict(fixed or {})
     key = (

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.pieces import Bound, Norm1, Piece, RiskLimit, Row
 from optimizer.universe import Universe
@@ -98,14 +100,12 @@ class Context:
 
 
 def _num(value, owner: str, what: str, *, allow_none: bool = True) -> float | None:
+    """A number (+-inf leaves that side open); bool, text and NaN are refused."""
     if value is None:
         if allow_none:
             return None
         raise InputError(f"constraint {owner!r}: {what} is required")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"constraint {owner!r}: {what} must be a number, got {value!r}") from None
+    v = validation.real_number(value, what=f"constraint {owner!r}: {what}")
     if math.isnan(v):
         raise InputError(f"constraint {owner!r}: {what} is NaN")
     return v
@@ -124,14 +124,19 @@ def _minmax(owner: str, lo, hi) -> tuple[float, float]:
 
 
 def _freeze(values, owner: str | None = None, what: str = "values"):
-    """Mappings become read-only Series copies so the dataclass stays value-like."""
+    """Mappings become read-only float Series copies so the dataclass stays value-like.
+
+    Text and bool values are refused (``{"US_EQ": "0.5"}`` is not a number), naming the ids.
+    """
     if isinstance(values, Mapping | pd.Series):
-        try:
-            return read_only(pd.Series(values, dtype=float))
-        except (TypeError, ValueError):
+        s = values if isinstance(values, pd.Series) else pd.Series(dict(values), dtype=object)
+        if not validation.is_numeric(s):
+            bad = [str(k) for k, v in s.items() if not validation.is_real(v)]
             raise InputError(
-                f"constraint {owner!r}: {what} must map asset ids to numbers"
-            ) from None
+                f"constraint {owner!r}: {what} must map asset ids to numbers; not a number "
+                f"for {validation.names(bad)} (got {s[bad[0]]!r})"
+            )
+        return read_only(pd.Series(s, dtype=float))
     return values
 
 
@@ -139,7 +144,7 @@ def _per_asset(value, owner: str, what: str):
     """``None``, a number (not NaN) or a mapping asset -> number, frozen."""
     if value is None:
         return None
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # numpy scalars too
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):  # numpy too
         if math.isnan(float(value)):
             raise InputError(f"constraint {owner!r}: {what} is NaN")
         return float(value)
@@ -356,11 +361,18 @@ class DeviationBand(_Value):
         if not isinstance(self.reference, Mapping | pd.Series):
             raise InputError(f"constraint {self.name!r}: reference must map asset -> weight")
         object.__setattr__(self, "reference", _freeze(self.reference, self.name, "reference"))
-        object.__setattr__(self, "width", _freeze(self.width, self.name, "width"))
-        if self.tag is not None and isinstance(self.width, pd.Series):
+        width = _freeze(self.width, self.name, "width")
+        if not isinstance(width, pd.Series):
+            if not validation.is_real(width) or width is None:
+                raise InputError(
+                    f"constraint {self.name!r}: width must be a number or a mapping asset -> "
+                    f"number, got {width!r}"
+                )
+            width = float(width)
+        object.__setattr__(self, "width", width)
+        if self.tag is not None and isinstance(width, pd.Series):
             raise InputError(f"constraint {self.name!r}: a band on a tag takes one number width")
-        widths = self.width if isinstance(self.width, pd.Series) else pd.Series([self.width])
-        numeric = pd.to_numeric(widths, errors="coerce")
+        numeric = width if isinstance(width, pd.Series) else pd.Series([width])
         if numeric.isna().any():
             raise InputError(f"constraint {self.name!r}: width must be a number, not NaN")
         if (numeric < 0).any():
@@ -501,23 +513,26 @@ class LinearConstraint(_Value):
             raise InputError(
                 f"constraint {self.name!r}: coefficients must be a mapping or DataFrame"
             )
-        try:
-            coef = read_only(coef.astype(float))
-        except (TypeError, ValueError):
-            raise InputError(f"constraint {self.name!r}: coefficients must be numbers") from None
+        bad = [str(c) for c, col in coef.items() if not validation.is_numeric(col)]
+        if bad:
+            raise InputError(
+                f"constraint {self.name!r}: coefficients must be numbers; not so for "
+                f"{validation.names(bad)}"
+            )
+        coef = read_only(coef.astype(float))
         object.__setattr__(self, "coefficients", coef)
         if self.lower is None and self.upper is None:
             raise InputError(f"constraint {self.name!r} needs lower=, upper= or both")
         k = len(coef)
         sides = {}
         for what, value, default in (("lower", self.lower, -np.inf), ("upper", self.upper, np.inf)):
-            try:
-                arr = np.asarray(default if value is None else value, dtype=float)
-            except (TypeError, ValueError):
+            arr = np.asarray(default if value is None else value)
+            if arr.dtype.kind not in "fiu":  # text, bool, None: refused, not converted
                 raise InputError(
                     f"constraint {self.name!r}: {what} must be a number or one number per row, "
                     f"got {value!r}"
-                ) from None
+                )
+            arr = arr.astype(float)
             if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != k):
                 raise InputError(
                     f"constraint {self.name!r}: {what} has {arr.size} values for {k} rows"
@@ -560,18 +575,8 @@ Constraint = (
     | LinearConstraint
 )
 
-CONSTRAINT_TYPES = (
-    Budget,
-    LongOnly,
-    Bounds,
-    GroupLimit,
-    DeviationBand,
-    TurnoverLimit,
-    LeverageLimit,
-    TrackingErrorLimit,
-    ExposureLimit,
-    LinearConstraint,
-)
+#: The constraint classes, for ``isinstance`` checks.
+CONSTRAINT_TYPES = typing.get_args(Constraint)
 
 
 def lower_constraint(c, ctx: Context) -> list[Piece]:
@@ -592,14 +597,40 @@ class ConstraintSet:
         return [c.name for c in self.constraints]
 
 
-def with_defaults(constraints) -> list:
-    """Add ``Budget(1)`` unless a budget is given, and long-only unless shorts are allowed."""
-    out = list(constraints or [])
+def constraint_tuple(constraints: Iterable[Constraint] | None) -> tuple:
+    """The ``constraints=`` argument of a public function (None, a list or tuple), checked.
+
+    One constraint object instead of a list is refused: ``"constraints must be a list
+    of constraint objects, got LongOnly(...): pass [LongOnly(...)]"``; so are text, a
+    mapping, and items that are not constraint objects (InputError).
+    """
+    if constraints is None:
+        return ()
+    if isinstance(constraints, CONSTRAINT_TYPES):
+        kind = type(constraints).__name__
+        raise InputError(
+            f"constraints must be a list of constraint objects, got {constraints!r}: "
+            f"pass [{kind}(...)]"
+        )
+    if isinstance(constraints, str | bytes | Mapping | pd.Series) or not isinstance(
+        constraints, Iterable
+    ):
+        raise InputError(
+            f"constraints must be a list of constraint objects, got {constraints!r} "
+            "(use the classes in optimizer.constraints)"
+        )
+    out = tuple(constraints)
     for c in out:
         if not isinstance(c, CONSTRAINT_TYPES):
             raise InputError(
                 f"unknown constraint object {c!r}: use the classes in optimizer.constraints"
             )
+    return out
+
+
+def with_defaults(constraints: Iterable[Constraint] | None) -> list:
+    """Add ``Budget(1)`` unless a budget is given, and long-only unless shorts are allowed."""
+    out = list(constraint_tuple(constraints))
     if not any(isinstance(c, Budget) for c in out):
         out.insert(0, Budget(1.0))
     shorts = any(isinstance(c, Bounds) and c.allows_short for c in out)

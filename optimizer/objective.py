@@ -7,13 +7,14 @@ constraint pieces (each lowers itself, :mod:`optimizer.pieces`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.pieces import Layout, Piece, lower_pieces
+from optimizer.pieces import Layout, Piece, RiskLimit, lower_pieces
 from optimizer.program import Builder, Program
 from optimizer.riskmodel import RiskModel
 
@@ -72,6 +73,102 @@ class Objective:
         )
 
 
+@dataclass(frozen=True)
+class Units:
+    """How the core scales a program so that its answer does not depend on the data's units.
+
+    The program minimizes the caller's objective divided by a constant:
+    ``C / risk`` replaces the covariance, ``mu / linear`` the expected returns
+    of the linear term, ``(mu - rf) / excess`` the homogenizing row of a
+    Sharpe objective. The argmin is unchanged; ``objective`` turns the solved
+    objective (and the duals) back into the caller's units.
+
+    Attributes
+    ----------
+    risk : float
+        Risk unit ``s`` (variance units): :func:`risk_unit`.
+    linear : float
+        Divisor of the expected returns in the linear term.
+    excess : float
+        Divisor of the Sharpe row: the largest ``|mu_i - rf|`` over
+        :data:`REFERENCE_RETURN`.
+    objective : float
+        Factor from the solved objective (and its duals) to the caller's.
+    """
+
+    risk: float = 1.0
+    linear: float = 1.0
+    excess: float = 1.0
+    objective: float = 1.0
+
+
+#: The variance the core scales a covariance to: ``C / s`` with ``s = mean variance / 0.04``
+#: has a mean variance of 0.04 (20% volatility), the regime of annualized data in which the
+#: solver settings were tuned, so typical inputs are solved as they always were.
+REFERENCE_VARIANCE = 0.04
+
+#: The size the core scales expected returns to: the largest ``|mu_i|`` (or excess return)
+#: becomes 0.1 (10% a year), again the regime in which the solver settings were tuned.
+REFERENCE_RETURN = 0.1
+
+#: No scaling: objectives with further terms (CVaR, log barrier) keep the caller's units;
+#: their models choose the weights of the quadratic themselves.
+NO_UNITS = Units()
+
+
+def return_unit(returns: np.ndarray) -> float:
+    """The core's return unit: the largest ``|returns_i|`` over :data:`REFERENCE_RETURN`.
+
+    1.0 when every return is zero (no scale to take out). Content-derived.
+    """
+    top = float(np.max(np.abs(returns), initial=0.0))
+    return top / REFERENCE_RETURN if math.isfinite(top) and top > 0 else 1.0
+
+
+def risk_unit(rm: RiskModel | None) -> float:
+    """The core's risk unit ``s``: the covariance's mean variance over :data:`REFERENCE_VARIANCE`.
+
+    Content-derived (:attr:`RiskModel.unit`); 1.0 without a risk model.
+    """
+    return rm.unit / REFERENCE_VARIANCE if rm is not None else 1.0
+
+
+def units_of(objective: Objective, rm: RiskModel | None, mu: np.ndarray | None) -> Units:
+    """The scaling of ``objective`` for this covariance and these expected returns.
+
+    Derived from the content only (never from module state), so a cached
+    program and a fresh one are scaled alike.
+
+    * a quadratic objective (``variance > 0``): everything over the risk
+      unit ``s`` (:func:`risk_unit`): ``variance * w'(C/s)w - mu_weight * (mu/s)'w``;
+    * a Sharpe objective: ``y'(C/s)y`` subject to ``((mu - rf)/m)'y = 1``
+      with ``m = max |mu_i - rf| / REFERENCE_RETURN``; the solved objective
+      times ``s / m^2``;
+    * a linear objective (``variance = 0``): ``-mu_weight * (mu/m)'w`` with
+      ``m = max |mu_i| / REFERENCE_RETURN``;
+    * an objective with further terms: no scaling (:data:`NO_UNITS`).
+
+    With these, ``min_variance(c * C)`` and ``max_sharpe(a * mu, a^2 * C)``
+    solve the same program as ``C`` and ``(mu, C)`` up to rounding, for any
+    positive ``c`` and ``a`` with the products inside float64's normal range
+    (about 1e-150 to 1e150 for the variances).
+    """
+    if objective.terms:
+        return NO_UNITS
+    s = risk_unit(rm)
+    if objective.sharpe:
+        if mu is None:
+            return Units(risk=s, objective=s)
+        m = return_unit(mu - objective.risk_free_rate)
+        return Units(risk=s, excess=m, objective=s / (m * m))
+    if objective.variance:
+        return Units(risk=s, linear=s, objective=s)
+    if objective.mu_weight and mu is not None:
+        m = return_unit(mu)
+        return Units(linear=m, objective=m)
+    return NO_UNITS
+
+
 def add_risk(b: Builder, rm: RiskModel, weight: float, n: int) -> None:
     """Add ``weight * w'Cw`` to the objective (factor form when available)."""
     if weight == 0:
@@ -98,26 +195,41 @@ def compile_program(
     rm: RiskModel | None,
     mu: np.ndarray | None,
 ) -> Program:
-    """Lower an objective and constraint pieces to a canonical program.
+    """Lower an objective and constraint pieces to a canonical program, scaled.
 
-    The expected returns enter the linear term as ``-mu_weight * mu`` (or the
-    homogenizing row of a Sharpe objective).
+    The program is scaled by :func:`units_of` (the covariance over its risk
+    unit, the expected returns over theirs): its objective is the caller's
+    divided by ``units_of(...).objective``, its argmin the caller's. The
+    expected returns enter the linear term as ``-mu_weight * mu / linear`` (or
+    the homogenizing row of a Sharpe objective). The constraint rows keep the
+    caller's units, but for the cones of volatility limits (tracking error, a
+    target volatility), divided by ``sqrt(s)`` and recorded in
+    :attr:`Program.row_scale`.
     """
     n = len(rm.assets) if rm is not None else len(mu)
+    units = units_of(objective, rm, mu)
     b = Builder(n, homogenize=objective.homogeneous)
     if objective.homogenize and not objective.sharpe:
         b.add("nonneg", -np.ones((1, 1)), [b.t_index], [0.0], homogeneous=False)
     if objective.sharpe:
         t = b.t_index
-        excess = np.concatenate([mu, [-objective.risk_free_rate]])
+        excess = np.concatenate([mu, [-objective.risk_free_rate]]) / units.excess
         b.add("zero", excess[None, :], np.r_[np.arange(n), t], [1.0], homogeneous=False)
         b.add("nonneg", -np.ones((1, 1)), [t], [0.0], homogeneous=False)
-        add_risk(b, rm, 1.0, n)
+        add_risk(b, rm, 1.0 / units.risk, n)
     elif rm is not None:
-        add_risk(b, rm, objective.variance, n)
+        add_risk(b, rm, objective.variance / units.risk, n)
     if objective.mu_weight and not objective.sharpe and mu is not None:
-        b.lin(np.arange(n), -objective.mu_weight * mu)
+        b.lin(np.arange(n), -objective.mu_weight / units.linear * mu)
     for term in objective.terms:
         term.apply(b, n)
-    lower_pieces(b, pieces, Layout(n, risk=rm))
+    layout = Layout(n, risk=rm)
+    limits = [p for p in pieces if isinstance(p, RiskLimit)]
+    lower_pieces(b, [p for p in pieces if not isinstance(p, RiskLimit)], layout)
+    if limits:
+        # volatility limits in volatility units: their cones over sqrt(s), unit-free too
+        start = len(b.blocks)
+        lower_pieces(b, limits, layout)
+        if rm is not None:
+            b.scale_blocks(start, math.sqrt(risk_unit(rm)))
     return b.build()

@@ -45,6 +45,7 @@ class _Block:
     homogeneous: bool
     size: int
     param: float = 0.0  # power-cone exponent
+    divisor: float = 1.0  # the rows (and constants) as added, divided by this
 
 
 class Builder:
@@ -131,10 +132,23 @@ class Builder:
             )
         )
 
+    def scale_blocks(self, start: int, divisor: float) -> None:
+        """Divide the rows and constants of the blocks added since block ``start`` by ``divisor``.
+
+        The program's :attr:`Program.row_scale` records it, so that the duals
+        of those rows are turned back into the units the rows were given in.
+        """
+        if divisor == 1.0:
+            return
+        for blk in self.blocks[start:]:
+            blk.vals = blk.vals / divisor
+            blk.const = blk.const / divisor
+            blk.divisor *= divisor
+
     def build(self) -> Program:
         """Stack the blocks, cones in canonical order."""
         order = sorted(range(len(self.blocks)), key=lambda i: CONES.index(self.blocks[i].cone))
-        rows, cols, vals, b, tags, cones = [], [], [], [], [], []
+        rows, cols, vals, b, tags, cones, divisors = [], [], [], [], [], [], []
         offset = 0
         t = self.t_index
         for i in order:
@@ -152,6 +166,7 @@ class Builder:
                 b.append(blk.const)
             tags.extend(blk.tags)
             cones.append((blk.cone, blk.size, blk.param))
+            divisors.append(np.full(blk.size, blk.divisor))
             offset += blk.size
         m = offset
         A = sp.csc_matrix(
@@ -174,7 +189,16 @@ class Builder:
         q = np.zeros(self.nx)
         for c, v in self._q:
             np.add.at(q, c, v)
-        return Program(P, q, A, np.concatenate(b) if b else np.zeros(0), _merge(cones), tags)
+        scaled = any(blk.divisor != 1.0 for blk in self.blocks)
+        return Program(
+            P,
+            q,
+            A,
+            np.concatenate(b) if b else np.zeros(0),
+            _merge(cones),
+            tags,
+            row_scale=np.concatenate(divisors) if scaled else None,
+        )
 
 
 def _merge(cones):
@@ -194,7 +218,12 @@ def _merge(cones):
 
 @dataclass
 class Program:
-    """``min 1/2 x'Px + q'x`` s.t. ``b - A x in K``; ``tags`` names every row."""
+    """``min 1/2 x'Px + q'x`` s.t. ``b - A x in K``; ``tags`` names every row.
+
+    ``row_scale`` (m,), when not None, holds the divisor each row was scaled
+    by (:meth:`Builder.scale_blocks`): the dual of row ``i`` in the units the
+    row was given in is ``z[i] / row_scale[i]``.
+    """
 
     P: sp.csc_matrix
     q: np.ndarray
@@ -204,6 +233,7 @@ class Program:
     tags: list
     _triu: sp.csc_matrix | None = field(default=None, repr=False)
     _rows: dict | None = field(default=None, repr=False)
+    row_scale: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def row_of(self) -> dict[tuple[str, str], int]:
@@ -221,7 +251,17 @@ class Program:
 
     def with_q(self, q: np.ndarray) -> Program:
         """The same program with another linear objective (shares every matrix)."""
-        return Program(self.P, q, self.A, self.b, self.cones, self.tags, self.P_upper, self.row_of)
+        return Program(
+            self.P,
+            q,
+            self.A,
+            self.b,
+            self.cones,
+            self.tags,
+            self.P_upper,
+            self.row_of,
+            self.row_scale,
+        )
 
     @property
     def is_qp(self) -> bool:

@@ -10,6 +10,7 @@ dense n x n quadratic form.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +104,13 @@ class FactorCovariance:
         )
 
 
+#: The fix for a singular or nearly singular estimated covariance, for messages.
+SINGULAR_FIX = (
+    "estimate cov with a shrinkage estimator (covariance.ledoit_wolf or covariance.oas) or "
+    "from more history (more observations than assets)"
+)
+
+
 class RiskModel:
     """The covariance of a problem in the form the solver wants, a copy of its own.
 
@@ -138,6 +146,59 @@ class RiskModel:
             self._dense = np.array(frame.to_numpy(dtype=float), order="C")  # our own copy
             self.G = self.d = None
         self._root = None
+        self._unit: float | None = None
+
+    @property
+    def unit(self) -> float:
+        """The mean variance of the assets (the covariance's units), its scale.
+
+        Derived from the content alone (the mean of the covariance's diagonal,
+        factor form included) and computed once; 1.0 for a zero covariance,
+        which has no scale. The convex core scales its programs by it
+        (:func:`optimizer.objective.risk_unit`), so that an answer does not
+        depend on the units of the covariance (``c * C`` gives the answer of
+        ``C``).
+        """
+        if self._unit is None:
+            if self.kind == "factor":
+                total = float(np.einsum("ij,ij->", self.G, self.G) + self.d.sum())
+            else:
+                total = float(np.trace(self._dense))
+            n = max(len(self.assets), 1)
+            unit = total / n
+            self._unit = unit if math.isfinite(unit) and unit > 0 else 1.0
+        return self._unit
+
+    def variances(self) -> np.ndarray:
+        """The assets' variances, the covariance's diagonal, shape (n,)."""
+        if self.kind == "factor":
+            return np.einsum("ij,ij->i", self.G, self.G) + self.d
+        return np.diag(self._dense).copy()
+
+    def singularity(self) -> str:
+        """Why this covariance admits a riskless portfolio, for messages.
+
+        ``"cov is singular (rank r of n; zero variance for: ...)"``, or
+        ``"cov is zero"``, or, at full numerical rank, ``"cov is nearly
+        singular (its smallest eigenvalue is ... of its largest)"``. The rank
+        counts the eigenvalues above ``n * 1e-15`` times the largest. An
+        eigendecomposition (O(n^3)): for error paths, not for every solve.
+        """
+        n = len(self.assets)
+        var = self.variances()
+        top_var = float(var.max(initial=0.0))
+        zero = self.assets[var <= 1e-14 * top_var] if top_var > 0 else self.assets
+        vals = np.linalg.eigvalsh(self.dense)
+        top = float(vals.max(initial=0.0))
+        if top <= 0:
+            return f"cov is zero (every one of the {n} assets has zero variance)"
+        rank = int((vals > top * max(n, 1) * 1e-15).sum())
+        shown = ", ".join(map(str, zero[:10])) + (", ..." if len(zero) > 10 else "")
+        zeros = f"; zero variance for: {shown}" if len(zero) else ""
+        if rank < n:
+            return f"cov is singular (rank {rank} of {n}{zeros})"
+        low = max(float(vals.min()), 0.0) / top
+        return f"cov is nearly singular (its smallest eigenvalue is {low:.2g} of its largest)"
 
     @property
     def nbytes(self) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from optimizer.allocation import Allocation
+from optimizer.allocation import RISKLESS_RTOL, Allocation
 from optimizer.errors import InputError
 from optimizer.program import Outcome, Program
 from optimizer.riskmodel import RiskModel
@@ -63,15 +63,24 @@ def solve_program(
 def make_allocation(
     w: np.ndarray, assets: pd.Index, rm: RiskModel, mu_vec: np.ndarray | None, **fields
 ) -> Allocation:
-    """Fill the analytics of an :class:`Allocation` from weights ``w`` (n,)."""
+    """Fill the analytics of an :class:`Allocation` from weights ``w`` (n,).
+
+    Every figure is computed from the weights and the caller's covariance
+    (never from a solver's scaled objective): ``volatility`` and
+    ``risk_contributions`` annualized, in the covariance's units, and
+    ``volatility_floor`` (:data:`~optimizer.allocation.RISKLESS_RTOL` times the
+    root mean variance times the gross weight).
+    """
     cw = rm.times(w)
     var = float(max(w @ cw, 0.0))
     vol = float(np.sqrt(var))
     rc = w * cw / vol if vol > 0 else np.zeros_like(w)
+    floor = RISKLESS_RTOL * float(np.sqrt(rm.unit)) * float(np.abs(w).sum())
     return Allocation(
         weights=pd.Series(w, index=assets, name="weight"),
         expected_return=None if mu_vec is None else float(mu_vec @ w),
         volatility=vol,
         risk_contributions=pd.Series(rc, index=assets, name="risk_contribution"),
+        volatility_floor=floor,
         **fields,
     )

@@ -54,7 +54,11 @@ class RebalancePlan:
     tracking_error_before, tracking_error_after : float
         Ex-ante annualized tracking error against the target.
     turnover : float
-        Traded notional, buys plus sells, over the value before trading.
+        Traded notional, buys plus sells, over the account's value before
+        trading, ``value_before``; an account that holds only cash
+        (``value_before`` 0) is measured against the cash it invests,
+        ``value_after`` (buying an all-cash account into the target is 100%).
+        Always finite.
     total_cost : float
         Estimated cost (currency); ``costs`` splits it into proportional,
         impact and fixed.
@@ -62,7 +66,11 @@ class RebalancePlan:
         Portfolio values (currency); ``cash_residual`` is cash left uninvested
         by rounding to whole lots (non-negative).
     status, solver, attempts, notes, timings
-        How it was solved.
+        How it was solved (``status`` ``"liquidation"``, solver ``"none"``: the
+        whole portfolio withdrawn, every position sold without a solve). The
+        notes name what moved the plan off its target besides costs: dropped
+        tickets and small trades, untradeable assets held off their target, a
+        binding turnover cap, rounding to lots.
     checks : dict
         Verification of the final trades (after rounding to lots) against every
         constraint by name: ``{name: {"ok", "max_violation"[, "worst"]}}``, the
@@ -199,7 +207,7 @@ def _iso(value) -> str | None:
 # ----------------------------------------------------------------------------- drift and triggers
 
 
-def drift(holdings: pd.Series, target: pd.Series) -> pd.DataFrame:
+def drift(holdings: pd.Series, target: pd.Series, *, cash: float = 0.0) -> pd.DataFrame:
     """Current weights against target.
 
     Parameters
@@ -208,6 +216,9 @@ def drift(holdings: pd.Series, target: pd.Series) -> pd.DataFrame:
         Market values by asset (currency).
     target : pandas.Series
         Target weights by asset (decimals); assets missing from one side count as 0.
+    cash : float
+        Idle cash in the account (currency): the weights are of the account's
+        value including it, so they sum to ``1 - cash / (holdings + cash)``.
 
     Returns
     -------
@@ -215,15 +226,27 @@ def drift(holdings: pd.Series, target: pd.Series) -> pd.DataFrame:
         Index asset; columns ``value``, ``weight``, ``target``, ``drift``
         (``weight - target``, decimals) and ``relative_drift``
         (``drift / target``, NaN where the target is 0).
+
+    Raises
+    ------
+    InputError
+        NaN values, or an account (holdings plus cash) whose value is not positive.
     """
     h = series(holdings, what="holdings")
     t = series(target, what="target")
     assets = h.index.union(t.index, sort=False)
     h = h.reindex(assets, fill_value=0.0)
     t = t.reindex(assets, fill_value=0.0)
-    total = float(h.sum())
-    if total <= 0:
-        raise InputError("holdings must have a positive total value")
+    try:
+        idle = float(cash)
+    except (TypeError, ValueError):
+        raise InputError(f"cash must be a number, got {cash!r}") from None
+    total = float(h.sum()) + idle
+    if not total > 0:
+        raise InputError(
+            f"holdings must have a positive total value: positions {float(h.sum()):,.2f} plus "
+            f"cash {idle:,.2f} is {total:,.2f}; an empty account has no weights to drift"
+        )
     w = h / total
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(t.to_numpy() != 0, (w - t).to_numpy() / t.to_numpy(), np.nan)

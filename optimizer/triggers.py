@@ -24,10 +24,19 @@ band per asset or per tag (tags need a :class:`~optimizer.universe.Universe`;
 an asset's own key wins over its tags'). An asset with a zero target breaches
 a relative band only when held above :data:`ZERO_TARGET_DUST`.
 
+Cash counts (the explained check only, with ``cash=Cash(...)``): a pending
+cash flow (a deposit to invest or a withdrawal to fund) makes any trigger
+trade at once, review or not, since the money must move; and idle cash is a
+drift like any other: its weight in the account (``Cash.weight``, with the
+assets' weights summing to ``1 - Cash.weight``) is compared with its target
+(``Cash.target``, 0 when the target is fully invested) under the scalar band,
+or the tightest band of a mapping, by the banded triggers (``Threshold``, and
+``Hybrid`` at a review).
+
 There are two ways to ask, and both give the same answer:
 
 * explained, on Series labelled by asset (a rebalance check):
-  ``trigger.check(weights, target, period=, as_of=, last=, universe=)``
+  ``trigger.check(weights, target, period=, as_of=, last=, universe=, cash=)``
   returns a :class:`Decision` with its reasons;
 * fast, on arrays aligned by asset (a backtest's inner loop):
   ``trigger.reviews(period, as_of=, last=)``, ``trigger.bands(assets, universe)``
@@ -47,13 +56,14 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InputError
-from optimizer.universe import Universe
+from optimizer.universe import Universe, namespace_clash
 from optimizer.validation import series
 
 __all__ = [
     "ZERO_TARGET_DUST",
     "BuyAndHold",
     "Calendar",
+    "Cash",
     "Decision",
     "Hybrid",
     "Threshold",
@@ -86,6 +96,72 @@ class Decision:
 
     def __bool__(self) -> bool:
         return self.trade
+
+
+@dataclass(frozen=True)
+class Cash:
+    """The account's cash, as the explained check of a trigger sees it.
+
+    Parameters
+    ----------
+    weight : float
+        Idle cash over the account's value including the cash (decimal: 0.25
+        is a quarter of the account); the assets' weights then sum to
+        ``1 - weight``.
+    target : float
+        The cash weight of the target (decimal; 0 when the target is fully
+        invested).
+    flow : float
+        A pending cash flow (currency): > 0 a deposit to invest, < 0 a
+        withdrawal to fund. Any flow makes the trigger trade.
+    currency : str, optional
+        ISO code for the reasons ("USD" or None: ``$``).
+
+    Raises
+    ------
+    InputError
+        A figure that is not a finite number (named).
+    """
+
+    weight: float = 0.0
+    target: float = 0.0
+    flow: float = 0.0
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        for what in ("weight", "target", "flow"):
+            value = getattr(self, what)
+            try:
+                v = float(value)
+                ok = not isinstance(value, bool) and math.isfinite(v)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise InputError(f"Cash {what} must be a finite number, got {value!r}")
+            object.__setattr__(self, what, v)
+
+    def flow_reason(self) -> str | None:
+        """Why a pending flow trades (``"cash flow of -$500,000 to fund"``), or None."""
+        if self.flow == 0:
+            return None
+        size = abs(self.flow)
+        figure = f"{size:,.0f}" if size == round(size) else f"{size:,.2f}"
+        money = f"${figure}" if self.currency in (None, "USD") else f"{figure} {self.currency}"
+        sign, what = ("+", "to invest") if self.flow > 0 else ("-", "to fund")
+        return f"cash flow of {sign}{money} {what}"
+
+
+def _checked_cash(cash: Any) -> Cash | None:
+    """``cash`` when it is None or a :class:`Cash`, else an InputError naming its type."""
+    if cash is not None and not isinstance(cash, Cash):
+        raise InputError(f"cash= must be an optimizer.triggers.Cash, got {type(cash).__name__}")
+    return cash
+
+
+def _with_flow(decision: Decision, cash: Cash | None) -> Decision:
+    """``decision``, made to trade (its reason first) when ``cash`` has a pending flow."""
+    reason = None if cash is None else cash.flow_reason()
+    return decision if reason is None else Decision(True, (reason, *decision.reasons))
 
 
 # ----------------------------------------------------------------------------- validation
@@ -283,6 +359,10 @@ class _Banded:
         if not isinstance(self.band, Mapping):
             return np.full(len(assets), float(self.band))
         known = set(map(str, assets))
+        if universe is not None:
+            clash = namespace_clash(known, universe.tags)
+            if clash is not None:
+                raise InputError(clash)
         out = pd.Series(np.nan, index=pd.Index(assets, dtype=object), dtype=float)
         for key, value in self.band.items():
             if key in known:
@@ -319,41 +399,115 @@ class _Banded:
         """Which assets drift beyond their band (arrays aligned by asset, shape (n,))."""
         return drift_size(weights, target, relative=self.relative) > bands + _BAND_TOL
 
-    def drifted(self, weights: Any, target: Any, *, universe: Universe | None = None) -> Decision:
-        """The band condition alone, explained: every asset over its band, or the largest drift."""
+    def drifted(
+        self,
+        weights: Any,
+        target: Any,
+        *,
+        universe: Universe | None = None,
+        cash: Cash | None = None,
+    ) -> Decision:
+        """The band condition alone, explained: every asset over its band, or the largest drift.
+
+        With ``cash``, idle cash is one more line: its weight against its target,
+        under the scalar band (the tightest band of a mapping).
+        """
+        cash = _checked_cash(cash)
         assets, w, t = _aligned(weights, target)
         if not len(assets):
             raise InputError("no assets to check: weights and target are both empty")
         bands = self.bands(assets, universe)
+        labels = [str(a) for a in assets]
+        cash_row = None
+        if cash is not None and (cash.weight != 0 or cash.target != 0):
+            cash_row = len(labels)
+            band = float(bands.min()) if isinstance(self.band, Mapping) else float(self.band)
+            w, t, bands = (
+                np.append(w, cash.weight),
+                np.append(t, cash.target),
+                np.append(bands, band),
+            )
+            labels.append("cash")
         size = drift_size(w, t, relative=self.relative)
         over = size > bands + _BAND_TOL
         with np.errstate(divide="ignore", invalid="ignore"):
             signed = (w - t) / np.abs(t) if self.relative else w - t
+        of_target = " of target" if self.relative else ""
         reasons = []
         for i in np.flatnonzero(over):
-            if self.relative and t[i] == 0:
+            if i == cash_row:
+                side = "idle cash" if w[i] > t[i] else "cash"
+                where = "above" if w[i] > t[i] else "below"
+                reasons.insert(  # the cash first: the cause of the assets' drift
+                    0,
+                    f"{side} {w[i]:.1%} of the account {where} its {100 * t[i]:.4g}% target "
+                    f"(band {bands[i]:.2%}{of_target})",
+                )
+            elif self.relative and t[i] == 0:
                 reasons.append(
-                    f"{assets[i]} is held at {w[i]:.2%} with a target of 0 "
+                    f"{labels[i]} is held at {w[i]:.2%} with a target of 0 "
                     f"(band {bands[i]:.2%} of target)"
                 )
             else:
                 reasons.append(
-                    f"{assets[i]} drifted {signed[i]:+.2%} from target (band {bands[i]:.2%})"
+                    f"{labels[i]} drifted {signed[i]:+.2%} from target (band {bands[i]:.2%})"
                 )
         if reasons:
             return Decision(True, tuple(reasons))
         worst = int(np.argmax(size))
         figure = 0.0 if not np.isfinite(signed[worst]) else signed[worst]
         return Decision(
-            False, (f"largest drift {figure:+.2%} ({assets[worst]}) is within the band",)
+            False, (f"largest drift {figure:+.2%} ({labels[worst]}) is within the band",)
         )
 
 
 # ----------------------------------------------------------------------------- triggers
 
 
+class _Explained:
+    """The explained check every trigger shares (a pending cash flow trades at once)."""
+
+    def check(
+        self,
+        weights: Any = None,
+        target: Any = None,
+        *,
+        period: int | None = None,
+        as_of: Any = None,
+        last: Any = None,
+        universe: Universe | None = None,
+        cash: Cash | None = None,
+    ) -> Decision:
+        """Whether to trade at this point, and why (see the class for the rule).
+
+        Parameters
+        ----------
+        weights, target : pandas.Series, optional
+            Current and target weights by asset (decimals); an asset missing
+            from one side counts as 0 there. Needed by the banded triggers.
+        period, as_of, last
+            The point, as for a schedule's ``due``.
+        universe : Universe, optional
+            Needed when a band names tags.
+        cash : Cash, optional
+            Idle cash (a drift like any asset's, for a banded trigger) and a
+            pending cash flow (trades at once, whatever the trigger); the
+            reasons name each, the flow first.
+
+        Returns
+        -------
+        Decision
+        """
+        cash = _checked_cash(cash)
+        point = {"period": period, "as_of": as_of, "last": last}
+        return _with_flow(self._explain(weights, target, point, universe, cash), cash)
+
+    def _explain(self, weights, target, point: dict, universe, cash) -> Decision:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class BuyAndHold:
+class BuyAndHold(_Explained):
     """Never trade after the first allocation.
 
     Parameters
@@ -380,22 +534,13 @@ class BuyAndHold:
         """Always False."""
         return False
 
-    def check(
-        self,
-        weights: Any = None,
-        target: Any = None,
-        *,
-        period: int | None = None,
-        as_of: Any = None,
-        last: Any = None,
-        universe: Universe | None = None,
-    ) -> Decision:
-        """Never trade, and say so."""
-        return self.due(period, as_of=as_of, last=last)
+    def _explain(self, weights, target, point: dict, universe, cash) -> Decision:
+        # never trade, and say so (a pending cash flow still trades: the money must move)
+        return self.due(**point)
 
 
 @dataclass(frozen=True)
-class Calendar(_Scheduled):
+class Calendar(_Scheduled, _Explained):
     """Trade back to target at every review of a fixed schedule.
 
     Parameters
@@ -435,22 +580,13 @@ class Calendar(_Scheduled):
         """Always True: every review trades."""
         return True
 
-    def check(
-        self,
-        weights: Any = None,
-        target: Any = None,
-        *,
-        period: int | None = None,
-        as_of: Any = None,
-        last: Any = None,
-        universe: Universe | None = None,
-    ) -> Decision:
-        """Trade when this point is a review (see :meth:`due`); the weights do not matter."""
-        return self.due(period, as_of=as_of, last=last)
+    def _explain(self, weights, target, point: dict, universe, cash) -> Decision:
+        # a review trades; the weights (and idle cash) do not matter
+        return self.due(**point)
 
 
 @dataclass(frozen=True)
-class Threshold(_Banded):
+class Threshold(_Banded, _Explained):
     """Trade back to target when any weight drifts beyond its band (reviewed at every point).
 
     Parameters
@@ -487,31 +623,13 @@ class Threshold(_Banded):
         """Always True."""
         return True
 
-    def check(
-        self,
-        weights: Any,
-        target: Any,
-        *,
-        period: int | None = None,
-        as_of: Any = None,
-        last: Any = None,
-        universe: Universe | None = None,
-    ) -> Decision:
-        """Trade when some weight drifts beyond its band, naming each one (or the largest drift).
-
-        Parameters
-        ----------
-        weights, target : pandas.Series
-            Current and target weights by asset (decimals); an asset missing
-            from one side counts as 0 there.
-        universe : Universe, optional
-            Needed when the band names tags.
-        """
-        return self.drifted(weights, target, universe=universe)
+    def _explain(self, weights, target, point: dict, universe, cash) -> Decision:
+        # every asset (and idle cash) over its band, or the largest drift
+        return self.drifted(weights, target, universe=universe, cash=cash)
 
 
 @dataclass(frozen=True)
-class Hybrid(_Scheduled, _Banded):
+class Hybrid(_Scheduled, _Banded, _Explained):
     """At each review of a fixed schedule, trade only when some weight drifts beyond its band.
 
     Parameters
@@ -551,24 +669,12 @@ class Hybrid(_Scheduled, _Banded):
             when = f"{every}" if months is None else f"{months} months"
             object.__setattr__(self, "name", f"hybrid every {when}, band {self.band}")
 
-    def check(
-        self,
-        weights: Any,
-        target: Any,
-        *,
-        period: int | None = None,
-        as_of: Any = None,
-        last: Any = None,
-        universe: Universe | None = None,
-    ) -> Decision:
-        """Not a review: no trade. A review: trade when some weight is beyond its band.
-
-        The reasons give the schedule's first, then the bands'.
-        """
-        review = self.due(period, as_of=as_of, last=last)
+    def _explain(self, weights, target, point: dict, universe, cash) -> Decision:
+        # not a review: no trade; a review: the bands decide (the schedule's reasons first)
+        review = self.due(**point)
         if not review:
             return review
-        band = self.drifted(weights, target, universe=universe)
+        band = self.drifted(weights, target, universe=universe, cash=cash)
         return Decision(band.trade, review.reasons + band.reasons)
 
 

@@ -33,6 +33,34 @@ class Tags(Mapping):
         return repr(self._items)
 
 
+def namespace_clash(ids: Iterable[str], tags: Mapping[str, Sequence[str]]) -> str | None:
+    """The message for the first asset id that is also a tag, or None when there is none.
+
+    Asset ids and tags share one namespace: constraints, cost rates, trigger
+    bands and stress shocks look a key up as an asset id first, so an id equal
+    to a tag would silently take the tag's place.
+
+    Parameters
+    ----------
+    ids : iterable of str
+        Asset ids.
+    tags : mapping of str to sequence of str
+        Tags of each asset (the assets carrying them need not be in ``ids``).
+    """
+    carriers: dict[str, list[str]] = {}
+    for asset, asset_tags in tags.items():
+        for tag in asset_tags:
+            carriers.setdefault(str(tag), []).append(str(asset))
+    for asset in ids:
+        if str(asset) in carriers:
+            return (
+                f"asset id {str(asset)!r} is also a tag (carried by "
+                f"{', '.join(carriers[str(asset)])}): ids and tags share one namespace; "
+                "rename one"
+            )
+    return None
+
+
 def _suggest(word: str, options: Iterable[str]) -> str:
     close = get_close_matches(str(word), [str(o) for o in options], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -50,6 +78,10 @@ class Universe:
         Tags of each asset. An asset missing from the mapping has no tags;
         a key that is not an asset is an error. The mapping is copied: editing
         it afterwards changes nothing.
+
+    Asset ids and tags share one namespace: a tag equal to an asset id is an
+    :class:`~optimizer.errors.InputError` naming both (constraints, costs,
+    bands and shocks keyed by that name could not tell them apart).
 
     A universe is a value: equal ids and tags compare equal and hash alike.
 
@@ -84,6 +116,9 @@ class Universe:
             if isinstance(asset_tags, str):
                 asset_tags = [asset_tags]
             clean[str(asset)] = tuple(dict.fromkeys(str(t) for t in asset_tags))
+        clash = namespace_clash(ids, clean)
+        if clash is not None:
+            raise InputError(clash)
         object.__setattr__(self, "assets", ids)
         object.__setattr__(self, "tags", Tags(clean))
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Hashable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -56,8 +56,11 @@ __all__ = [
     "covariance_values",
     "finite_frame",
     "finite_number",
+    "is_numeric",
+    "is_real",
     "labels",
     "names",
+    "real_number",
     "series",
     "vector",
 ]
@@ -161,6 +164,30 @@ def labels(
     return idx
 
 
+def real_number(value: object, *, what: str) -> float:
+    """A real number as a float, NaN and inf included (the caller checks its range).
+
+    Parameters
+    ----------
+    value : object
+        An int, float or numpy scalar; bool, text and None are refused.
+    what : str, keyword-only
+        Its name, for the message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        ``"{what} must be a number, got '0.5'"``.
+    """
+    if value is None or not is_real(value):
+        raise InputError(f"{what} must be a number, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
 def finite_number(value: object, *, what: str, positive: bool = False) -> float:
     """A real, finite number (positive if asked) as a float.
 
@@ -195,18 +222,31 @@ def finite_number(value: object, *, what: str, positive: bool = False) -> float:
     return out
 
 
-def _is_real(v: Any) -> bool:
-    return v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_))
+def is_real(value: object) -> bool:
+    """True for None (a missing number) and real numbers; False for bool and text."""
+    return value is None or (
+        isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+    )
 
 
-def _numeric(values: pd.Series) -> bool:
-    """Numbers (not bool): a numeric dtype, or an object column of reals (None is NaN)."""
+def is_numeric(values: pd.Series) -> bool:
+    """Numbers (not bool): a numeric dtype, or an object column of reals (None is NaN).
+
+    Parameters
+    ----------
+    values : pandas.Series, shape (n,)
+
+    Returns
+    -------
+    bool
+        False for text, bool or mixed values (``pd.Series(["0.1"])`` is not numeric).
+    """
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return False
     if pd.api.types.is_numeric_dtype(dtype):
         return True
-    return pd.api.types.is_object_dtype(dtype) and all(_is_real(v) for v in values)
+    return pd.api.types.is_object_dtype(dtype) and all(is_real(v) for v in values)
 
 
 def _non_finite(what: str, values: np.ndarray, rows: pd.Index, cols: pd.Index) -> InputError:
@@ -240,7 +280,7 @@ def finite_frame(frame: pd.DataFrame, *, what: str) -> np.ndarray:
     """
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
-    bad = [str(c) for c, col in frame.items() if not _numeric(col)]
+    bad = [str(c) for c, col in frame.items() if not is_numeric(col)]
     if bad:
         raise InputError(f"{what} must be numeric; non-numeric columns: {names(bad)}")
     values = np.array(frame.to_numpy(dtype=float, na_value=np.nan), dtype=float)
@@ -258,12 +298,10 @@ def _as_series(values: object, what: str) -> pd.Series:
     if isinstance(values, pd.Series):
         return values
     if isinstance(values, Mapping):
-        try:
-            return pd.Series(dict(values), dtype=float)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"{what} must map asset ids to numbers, got {dict(values)!r}"
-            ) from None
+        out = pd.Series(dict(values), dtype=object)
+        if not is_numeric(out):  # text ("0.5") and bool are refused, not converted
+            raise InputError(f"{what} must map asset ids to numbers, got {dict(values)!r}")
+        return out.astype(float)
     raise InputError(
         f"{what} must be a pandas Series labelled by asset (or a mapping), "
         f"got {type(values).__name__}"
@@ -273,7 +311,7 @@ def _as_series(values: object, what: str) -> pd.Series:
 def _vector(s: pd.Series, assets: pd.Index | None, what: str, against: str) -> np.ndarray:
     """The checks of :func:`vector` on a Series."""
     raw = s.to_numpy()
-    numeric = raw.dtype.kind in "fiu" or _numeric(s)
+    numeric = raw.dtype.kind in "fiu" or is_numeric(s)
     if numeric and assets is not None and s.index.equals(assets):
         out = np.array(raw, dtype=float)
         if np.isfinite(out).all():  # the common case: nothing to reorder or name
@@ -406,7 +444,7 @@ def _dense_values(
         labels(columns, what=f"{what} columns", assets=order, against=against)
     raw = cov.to_numpy()
     if raw.dtype.kind not in "fiu":  # object, bool or mixed columns: name the culprits
-        bad = [str(c) for c, col in cov.items() if not _numeric(col)]
+        bad = [str(c) for c, col in cov.items() if not is_numeric(col)]
         if bad:
             raise InputError(f"{what} must be numeric; non-numeric columns: {names(bad)}")
         raw = cov.to_numpy(dtype=float, na_value=np.nan)

@@ -3,17 +3,23 @@
 A solution is returned only after :class:`Checker` finds every piece within
 ``FEAS_TOL`` (in the constraint's own units, relative to the size of its
 limits) and, where the solver gave duals, the stationarity residual
-``Px + q + A'z`` is small (:func:`stationary`).
+``Px + q + A'z`` is small (:func:`stationary`). The stationarity check runs on
+the program as solved, which the core scales to unit-free sizes
+(:func:`optimizer.objective.units_of`), so its tolerance, relative to
+``1 + max(|Px|, |q|, |A'z|)``, means the same whatever the units of the data.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from optimizer.pieces import Piece, Point, slack_sides, violation
+from optimizer.allocation import zero_dust
+from optimizer.objective import risk_unit
+from optimizer.pieces import Piece, Point, RiskLimit, slack_sides, violation
 from optimizer.program import Outcome, Program
 
 #: Verification tolerance on every constraint, in the constraint's own units
@@ -123,8 +129,9 @@ class Checker:
                 if v[k] - lo[k] <= BINDING_TOL:
                     found[(p.name, p.label, "min")] = float(v[k] - lo[k])
         for p in self.rest:
+            tol = BINDING_TOL * _binding_scale(p, pt)
             for side, slack in slack_sides(p, pt):
-                if slack <= BINDING_TOL:
+                if slack <= tol:
                     found[(p.name, p.label, side)] = slack
         return found
 
@@ -139,7 +146,9 @@ class Checker:
         """Binding sides with their shadow prices (the solver's duals times ``scale``).
 
         In the order of the program's rows; sides the program has no row for
-        (none in practice) are left out.
+        (none in practice) are left out. Rows the program scaled
+        (:attr:`Program.row_scale`) have their duals turned back into the
+        constraint's own units.
         """
         rows = prog.row_of
         z = out.z
@@ -149,21 +158,66 @@ class Checker:
             if i is None:
                 continue
             price = float(z[i]) * scale if z is not None and i < len(z) else None
+            if price is not None and prog.row_scale is not None:
+                price /= float(prog.row_scale[i])
             found.append((i, {"name": name, "label": label, "side": side, "shadow_price": price}))
         found.sort(key=lambda item: item[0])
         return tuple(entry for _, entry in found)
 
-    def cleaned(self, pt: Point, tol: float = 1e-9) -> np.ndarray:
-        """The weights with tiny negatives (``|w| < tol``) set to zero, when that still verifies."""
+    def cleaned(self, pt: Point, total: float | None = None) -> np.ndarray:
+        """The weights with their dust set to exact zeros, when that still verifies.
+
+        Dust is a weight below the verification tolerance
+        (:func:`optimizer.allocation.zero_dust` with ``FEAS_TOL``): a solver's
+        ``1e-11`` or ``-1e-12`` for an asset it does not hold. The amount removed
+        goes back to the remaining weights, within their bounds, so that the
+        sum is ``total`` (the budget) or, when that does not verify (a relaxed budget), the sum the
+        weights had; when neither verifies the weights are returned as they were.
+
+        Parameters
+        ----------
+        pt : Point
+            The verified answer.
+        total : float, optional
+            The budget to restore (None: the weights' own sum).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            ``pt.w`` itself when nothing changed, else a cleaned copy.
+        """
         w = pt.w
-        small = (w < 0) & (w > -tol)
-        if not small.any():
-            return w
-        cleaned = w.copy()
-        cleaned[small] = 0.0
-        if self.ok(Point(cleaned, pt.trades, pt.risk)):
-            return cleaned
+        lower, upper = np.full(len(w), -np.inf), np.full(len(w), np.inf)
+        if len(self.idx):  # the tightest bounds on each weight: restore within them
+            np.maximum.at(lower, self.idx, self.lo)
+            np.minimum.at(upper, self.idx, self.hi)
+        tried = []
+        for target in (total, None):
+            out = zero_dust(w, FEAS_TOL, target, lower=lower, upper=upper)
+            if out is w:
+                return w
+            if any(np.array_equal(out, t) for t in tried):
+                continue
+            tried.append(out)
+            if self.ok(Point(out, pt.trades, pt.risk)):
+                return out
         return w
+
+
+def _binding_scale(p: Piece, pt: Point) -> float:
+    """The size a piece's slack is measured against when deciding that a side binds.
+
+    1 for constraints on weights (unit-free). A volatility limit is in the
+    covariance's units: its slack is measured against the larger of its limit
+    and the volatility unit the core solves in (``sqrt`` of
+    :func:`optimizer.objective.risk_unit`, 1 for annualized data of about 20%
+    volatility), so that a limit binds, or not, whatever the units of the
+    covariance.
+    """
+    if isinstance(p, RiskLimit) and pt.risk is not None:
+        _, hi = p.limits
+        return max(abs(hi) if math.isfinite(hi) else 0.0, math.sqrt(risk_unit(pt.risk)))
+    return 1.0
 
 
 def stationary(prog: Program, out: Outcome, *, p=None, at=None) -> bool:

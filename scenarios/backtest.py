@@ -21,14 +21,26 @@ import numpy as np
 import pandas as pd
 
 from models._common import resolve_periods, validate_returns
+from models.mean_risk import confidence
 from optimizer.costs import CostModel
 from optimizer.errors import InputError
 from optimizer.rebalance import rebalance
 from optimizer.triggers import BuyAndHold, Calendar, Hybrid, Threshold
 from optimizer.universe import Universe
+from optimizer.validation import finite_number, real_number
 
 #: Tracking weight that makes the rebalance optimizer trade (all but) to target.
 TO_TARGET = 1e8
+
+
+def _whole(value: object, what: str, low: int) -> int:
+    """A whole number ``>= low`` (a float without fraction too); bool and text refused."""
+    v = finite_number(value, what=what)
+    if v != int(v):
+        raise InputError(f"{what} must be a whole number, got {value!r}")
+    if v < low:
+        raise InputError(f"{what} must be at least {low}, got {value!r}")
+    return int(v)
 
 
 # ----------------------------------------------------------------------------- policies
@@ -91,10 +103,9 @@ class SpendingRule:
     window: int = 12
 
     def __post_init__(self) -> None:
-        if not 0 <= float(self.rate) < 1:
+        if not 0 <= finite_number(self.rate, what="SpendingRule rate") < 1:
             raise InputError(f"SpendingRule rate must be in [0, 1), got {self.rate!r}")
-        if int(self.window) < 1:
-            raise InputError(f"SpendingRule window must be at least 1, got {self.window!r}")
+        object.__setattr__(self, "window", _whole(self.window, "SpendingRule window", 1))
 
 
 @dataclass(frozen=True)
@@ -107,9 +118,10 @@ class DrawdownRule:
     recover: float = 0.05
 
     def __post_init__(self) -> None:
-        if not 0 < float(self.threshold) < 1:
+        threshold = finite_number(self.threshold, what="DrawdownRule threshold")
+        if not 0 < threshold < 1:
             raise InputError(f"DrawdownRule threshold must be in (0, 1), got {self.threshold!r}")
-        if not 0 <= float(self.recover) < float(self.threshold):
+        if not 0 <= finite_number(self.recover, what="DrawdownRule recover") < threshold:
             raise InputError("DrawdownRule recover must be in [0, threshold)")
 
 
@@ -169,8 +181,14 @@ def metrics(
     losses, positive), and against ``benchmark`` the annualized tracking
     error and information ratio.
     """
+    if not isinstance(returns, pd.Series):
+        raise InputError(
+            f"returns must be a pandas Series of returns, got {type(returns).__name__}"
+        )
+    p = resolve_periods(returns.to_frame(), periods_per_year)
+    risk_free_rate = finite_number(risk_free_rate, what="risk_free_rate")
+    alpha = confidence(alpha)
     r = returns.to_numpy(dtype=float)
-    p = float(periods_per_year)
     growth = float(np.prod(1.0 + r))
     years = len(r) / p
     cagr = growth ** (1.0 / years) - 1.0 if years > 0 and growth > 0 else float("nan")
@@ -292,8 +310,12 @@ def backtest(
     costs = costs or CostModel()
     if not isinstance(policy, BuyAndHold | Calendar | Threshold | Hybrid | Optimized):
         raise InputError(f"unknown policy {policy!r}")
-    if not math.isfinite(float(initial_value)) or initial_value <= 0:
+    initial_value = real_number(initial_value, what="initial_value")
+    if not (math.isfinite(initial_value) and initial_value > 0):
         raise InputError(f"initial_value must be positive, got {initial_value!r}")
+    risk_free_rate = finite_number(risk_free_rate, what="risk_free_rate")
+    cov_refresh = _whole(cov_refresh, "cov_refresh", 1)
+    min_history = _whole(min_history, "min_history", 0)
     flows = pd.Series(0.0, index=dates)
     if cash_flows is not None:
         extra = cash_flows.index.difference(dates)
@@ -371,6 +393,12 @@ def backtest(
         r = values_arr[i]
         before = holdings.sum()
         holdings = holdings * (1.0 + r)
+        if not np.isfinite(holdings.sum()):
+            raise InputError(
+                f"the portfolio value overflows on {dates[i].date()} (it grew from "
+                f"{initial_value:,.2f} to more than 1e308): the returns are far too large for "
+                "decimals; if they are percent, divide them by 100"
+            )
         port_ret[i] = holdings.sum() / before - 1.0
         bench_ret[i] = float(target @ r)  # the policy target held exactly
         flow = float(flows.iloc[i])

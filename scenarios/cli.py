@@ -8,9 +8,10 @@ Tables for people on stdout, ``--json`` for machines. Exit codes (see
 on an input or output names the path); 3 infeasible (the message names the
 constraints that conflict and by how much, or the target out of reach and the
 reachable range); 4 solver failure after every fallback, or an unexpected error
-(one line; the traceback only with ``--debug``); 5 policy checks failed (``run``
-and ``validate``: outputs still written, ``"passed": false``); 130 interrupted;
-141 stdout closed early (``| head``), quietly.
+(one line; the traceback only with ``--debug``); 5 policy checks failed (``run``,
+``rebalance``, ``stress`` and ``validate``, see :data:`CHECKS`: outputs still
+written, ``"passed": false``); 130 interrupted; 141 stdout closed early
+(``| head``), quietly.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import traceback
 import warnings
@@ -30,7 +30,15 @@ import numpy as np
 import pandas as pd
 
 from optimizer.errors import InfeasibleError, InputError, SolverError
-from scenarios.display import Progress, backtest_table, print_run
+from scenarios.display import (
+    Progress,
+    backtest_table,
+    checks_failed_line,
+    infeasible_line,
+    os_error_line,
+    out_of_reach_line,
+    print_run,
+)
 from scenarios.export import OutputSet, json_text
 
 EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER, EXIT_CHECKS = 0, 2, 3, 4, 5
@@ -45,12 +53,27 @@ EXIT_CODES = {
     "is out of reach (the message names the constraints or the key and the reachable range)",
     EXIT_SOLVER: "solver failure after every fallback, or an unexpected error (one line; "
     "the traceback with --debug)",
-    EXIT_CHECKS: "policy checks failed (run, validate): outputs still written, "
-    'report.json and --json say "passed": false, stderr names the failed checks',
+    EXIT_CHECKS: "policy checks failed (run, rebalance, stress, validate): stderr names the "
+    'failed checks; outputs are still written and report.json and manifest.json say "passed": '
+    "false (so does --json of run and validate); frontier, backtest and example have no checks",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
     EXIT_PIPE: "stdout closed early (e.g. `| head -1`): ends quietly",
 }
 EXAMPLES_PACKAGE = "scenarios"
+#: ``scenarios.engine.MAX_FRONTIER_POINTS``, for ``--help`` without importing the engine
+#: (a test checks that the two agree).
+FRONTIER_POINTS_LIMIT = 1000
+
+#: What exits 5 for each command (its --help says so; commands not named have no checks).
+CHECKS = {
+    "run": "a validation check fails (constraints, return target, spending rule, ESG floor, "
+    "survival) or the rebalance plan breaches a constraint after rounding to whole lots",
+    "rebalance": "the same checks as run: the target's validation checks or the plan's "
+    "constraint checks after rounding to whole lots",
+    "stress": "a stress leaves the portfolio below [validation] survival_floor",
+    "validate": "a check of the given weights fails",
+}
+NO_CHECKS = "has no pass/fail checks, so it never exits 5"
 
 
 def version() -> str:
@@ -82,8 +105,13 @@ def _check_out(out: str | None, scenario: str | None = None) -> None:
     nearest existing ancestor must be a folder we can create entries in (the
     outputs are staged beside the folder).
     """
-    if not out:
+    if out is None:
         return
+    if not out.strip():
+        raise InputError(
+            f"--out {out!r} is empty: give the folder to write the outputs to (or leave out "
+            "--out to write no files)"
+        )
     from scenarios.export import check_out, check_replaceable
 
     check_out(out, [scenario] if scenario else [])
@@ -111,76 +139,43 @@ def _failed(checks) -> list[str]:
 
 def _checks_failed(failed: list[str], where: str) -> int:
     """Say which checks failed (stderr, one line) and return :data:`EXIT_CHECKS`."""
-    print(
-        f"trimtab: policy checks failed ({len(failed)}): {'; '.join(failed)}{where}",
-        file=sys.stderr,
-    )
+    sys.stdout.flush()
+    print(f"trimtab: {checks_failed_line(failed, where)}", file=sys.stderr)
     return EXIT_CHECKS
 
 
-#: The models' message for a target out of reach (they raise InputError).
-_OUT_OF_REACH = re.compile(
-    r"(?P<key>target_return|target_volatility) (?P<target>\S+) is outside the achievable "
-    r"range: (?P<side>at most|at least) (?P<bound>\S+)"
-)
-
-
-def _out_of_reach(exc: InputError, scenario: str | None) -> str | None:
-    """The one-line exit-3 message for a target out of reach, or None for other errors."""
-    m = _OUT_OF_REACH.search(str(exc))
-    if m is None:
-        return None
-    key, bound = m["key"], float(m["bound"])
-    op = "<=" if m["side"] == "at most" else ">="
-    prefix = f"{scenario}: " if scenario else ""
-    return (
-        f"{prefix}[model] {key} = {float(m['target']):.6g} is out of reach under the "
-        f"constraints: the reachable range is {key} {op} {bound:.6g} ({bound:.2%})"
-    )
-
-
-def _os_message(exc: OSError) -> str:
-    """An OS error as one line naming the path(s)."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
-    if not paths:
-        return f"{reason} ({type(exc).__name__})"
-    path = paths[0]
-    if isinstance(exc, FileExistsError | NotADirectoryError) and Path(path).is_file():
-        reason = "exists and is not a folder"
-    elif isinstance(exc, PermissionError):
-        reason = "permission denied"
-    return f"{' -> '.join(paths)}: {reason}"
+def _marked(out: str | None) -> str:
+    """Where the failed checks are recorded, for the exit-5 line."""
+    marked = 'report.json and manifest.json say "passed": false'
+    return f" (outputs written to {out}; {marked})" if out else ""
 
 
 def cmd_run(args) -> int:
+    scn = _load(args.scenario)  # first: a missing file fails before the engine's imports
     from scenarios.engine import run_scenario
-    from scenarios.outputs import write_outputs
+    from scenarios.outputs import failed_checks, run_report, write_outputs
 
-    scn = _load(args.scenario)
     _check_out(args.out, args.scenario)
     res = run_scenario(scn, progress=Progress("frontier", not args.json))
+    caught = getattr(args, "caught", None)
     if args.out:
-        write_outputs(res, args.out, command="run", caught=getattr(args, "caught", None))
+        write_outputs(res, args.out, command="run", caught=caught)
     if args.json:
-        sys.stdout.write(json_text(res.report()))
+        sys.stdout.write(json_text(run_report(res, caught)))
     else:
         print_run(res)
         if args.out:
             print(f"outputs written to {args.out}")
-    failed = _failed(res.checks)
-    if failed:
-        sys.stdout.flush()
-        where = f' (outputs written to {args.out}, marked "passed": false)' if args.out else ""
-        return _checks_failed(failed, where)
-    return EXIT_OK
+    failed = failed_checks(res)
+    return _checks_failed(failed, _marked(args.out)) if failed else EXIT_OK
 
 
 def cmd_frontier(args) -> int:
-    from scenarios.engine import frontier
+    scn = _load(args.scenario)
+    from scenarios.engine import check_frontier_points, frontier
     from scenarios.outputs import manifest
 
-    scn = _load(args.scenario)
+    check_frontier_points(args.points, "--points")  # before the estimates
     _check_out(args.out, args.scenario)
     est = scn.estimates.build()
     fr = frontier(scn, est, args.points, Progress("frontier", not args.json))
@@ -210,10 +205,10 @@ def cmd_frontier(args) -> int:
 
 
 def cmd_rebalance(args) -> int:
-    from scenarios.engine import run_scenario
-    from scenarios.outputs import write_outputs
-
     scn = _load(args.scenario)
+    from scenarios.engine import run_scenario
+    from scenarios.outputs import failed_checks, write_outputs
+
     if scn.holdings is None:
         raise InputError(f"{args.scenario}: holdings: a rebalance needs a [holdings] section")
     _check_out(args.out, args.scenario)
@@ -229,13 +224,16 @@ def cmd_rebalance(args) -> int:
         sys.stdout.write(json_text(payload))
     else:
         print_run(res)
-    return EXIT_OK
+        if args.out:
+            print(f"outputs written to {args.out}")
+    failed = failed_checks(res)
+    return _checks_failed(failed, _marked(args.out)) if failed else EXIT_OK
 
 
 def cmd_stress(args) -> int:
+    scn = _load(args.scenario)
     from scenarios.engine import run_scenario
 
-    scn = _load(args.scenario)
     if not scn.stress:
         raise InputError(f"{args.scenario}: stress: the scenario has no [[stress]] tables")
     res = run_scenario(scn)
@@ -249,14 +247,15 @@ def cmd_stress(args) -> int:
             )
             print(f"{s.name}: {s.portfolio_return:+.2%}{surv}")
             print(s.contributions.to_string(float_format=lambda v: f"{v:+.4f}"))
-    return EXIT_OK
+    failed = [f"survival: {s.name}" for s in res.stress if s.survives is False]
+    return _checks_failed(failed, "") if failed else EXIT_OK
 
 
 def cmd_backtest(args) -> int:
+    scn = _load(args.scenario)
     from scenarios.backtest_run import run_backtest
     from scenarios.outputs import write_backtest_outputs
 
-    scn = _load(args.scenario)
     if scn.backtest is None:
         raise InputError(
             f"{args.scenario}: backtest: the scenario has no [backtest] section "
@@ -296,6 +295,11 @@ def _read_weights(name: str) -> pd.Series:
 
     path = Path(name)
     if not path.exists():
+        above = path.absolute().parent
+        while not above.exists() and above != above.parent:
+            above = above.parent
+        if above.exists() and not above.is_dir():
+            raise InputError(f"{name}: no such file: {above} is a file, not a folder")
         raise InputError(f"{name}: no such file")
     data = read_limited(path, MAX_SCENARIO_BYTES, "weights file")
     try:
@@ -331,10 +335,10 @@ def _read_weights(name: str) -> pd.Series:
 
 
 def cmd_validate(args) -> int:
+    scn = _load(args.scenario)
     from scenarios import stress as stress_mod
     from scenarios.engine import evaluate, validation_checks
 
-    scn = _load(args.scenario)
     est = scn.estimates.build()
     if args.weights:
         weights = _read_weights(args.weights)
@@ -373,10 +377,7 @@ def cmd_validate(args) -> int:
             fig = "" if c["figure"] is None else f" {c['figure']:.6g}"
             print(f"  {mark}  {c['check']}:{fig} ({c['detail']})")
     failed = _failed(checks)
-    if failed:
-        sys.stdout.flush()
-        return _checks_failed(failed, f" ({what})")
-    return EXIT_OK
+    return _checks_failed(failed, f" ({what})") if failed else EXIT_OK
 
 
 def cmd_example(args) -> int:
@@ -477,6 +478,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help=debug_help)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    def command(name: str, summary: str, func) -> argparse.ArgumentParser:
+        checks = f"exit 5 when {CHECKS[name]}" if name in CHECKS else f"{name} {NO_CHECKS}"
+        sp = sub.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=f"exit codes: 0 ok, 2 bad input, 3 infeasible, 4 solver failure; {checks}.",
+        )
+        sp.set_defaults(func=func)
+        return sp
+
     def common(sp, out=True):
         # --debug after the command too; SUPPRESS keeps `trimtab --debug run ...` working.
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
@@ -485,33 +497,36 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--out", metavar="DIR", help="write outputs to DIR (atomically)")
         sp.add_argument("--json", action="store_true", help="JSON on stdout instead of tables")
 
-    sp = sub.add_parser("run", help="the main job: estimate, allocate, rebalance, stress, validate")
+    sp = command("run", "the main job: estimate, allocate, rebalance, stress, validate", cmd_run)
     common(sp)
-    sp.set_defaults(func=cmd_run)
-    sp = sub.add_parser("frontier", help="efficient frontier under the scenario's constraints")
+    sp = command("frontier", "efficient frontier under the scenario's constraints", cmd_frontier)
     common(sp)
-    sp.add_argument("--points", type=int, default=50, help="number of points (default 50)")
-    sp.set_defaults(func=cmd_frontier)
-    sp = sub.add_parser("rebalance", help="orders that move the holdings to the target")
+    sp.add_argument(
+        "--points",
+        type=int,
+        default=50,
+        help=f"number of points (default 50, at most {FRONTIER_POINTS_LIMIT:,})",
+    )
+    sp = command("rebalance", "orders that move the holdings to the target", cmd_rebalance)
     common(sp)
-    sp.set_defaults(func=cmd_rebalance)
-    sp = sub.add_parser("stress", help="stress tests of the target portfolio")
+    sp = command("stress", "stress tests of the target portfolio", cmd_stress)
     common(sp, out=False)
-    sp.set_defaults(func=cmd_stress)
-    sp = sub.add_parser(
-        "backtest", help="walk the [backtest] rebalancing policies over the returns history"
+    sp = command(
+        "backtest",
+        "walk the [backtest] rebalancing policies over the returns history",
+        cmd_backtest,
     )
     common(sp)
-    sp.set_defaults(func=cmd_backtest)
-    sp = sub.add_parser("validate", help="check given weights against the policy, no optimization")
+    sp = command(
+        "validate", "check given weights against the policy, no optimization", cmd_validate
+    )
     common(sp, out=False)
     sp.add_argument(
         "--weights",
         metavar="FILE",
         help="weights CSV (asset,target) or JSON; default: the holdings, else the policy",
     )
-    sp.set_defaults(func=cmd_validate)
-    sp = sub.add_parser("example", help="write a shipped example scenario to start from")
+    sp = command("example", "write a shipped example scenario to start from", cmd_example)
     sp.add_argument("name", help="example name (riverside_endowment, ria_q1_2024, ...)")
     sp.add_argument("--dir", default=".", help="folder to write into (default: here)")
     sp.add_argument(
@@ -520,7 +535,6 @@ def parser() -> argparse.ArgumentParser:
         help="overwrite existing files of the same names (refused without it)",
     )
     sp.add_argument("--json", action="store_true", help="JSON on stdout")
-    sp.set_defaults(func=cmd_example)
     return p
 
 
@@ -546,19 +560,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except InputError as exc:
-        reach = _out_of_reach(exc, getattr(args, "scenario", None))
+        reach = out_of_reach_line(str(exc), getattr(args, "scenario", None))
         if reach is not None:
             return _fail(f"trimtab: infeasible: {reach}", EXIT_INFEASIBLE)
         return _fail(f"trimtab: error: {exc}", EXIT_INPUT)
     except InfeasibleError as exc:
-        return _fail(f"trimtab: infeasible: {exc}", EXIT_INFEASIBLE)
+        line = infeasible_line(str(exc), getattr(args, "scenario", None))
+        return _fail(f"trimtab: infeasible: {line}", EXIT_INFEASIBLE)
     except SolverError as exc:
         return _fail(f"trimtab: solver failure: {exc}", EXIT_SOLVER)
     except BrokenPipeError:
         _stdout_to_devnull()
         return EXIT_PIPE
     except OSError as exc:
-        return _fail(f"trimtab: error: {_os_message(exc)}", EXIT_INPUT, debug)
+        return _fail(f"trimtab: error: {os_error_line(exc)}", EXIT_INPUT, debug)
     except KeyboardInterrupt:
         return _fail("trimtab: interrupted", EXIT_INTERRUPTED)
     except Exception as exc:  # the top-level handler: anything unexpected is exit 4

@@ -1,12 +1,17 @@
-"""What the command line shows people: run summaries, Monte Carlo figures, progress bars.
+"""What the command line shows people: run summaries, Monte Carlo figures, progress bars,
+and the one-line messages of failures.
 
 Tables for people go to stdout; ``--json`` output is built elsewhere
 (:mod:`scenarios.cli`). Percentages are of decimals (0.05 prints as 5.00%).
+The ``*_line`` functions make the one line :func:`scenarios.cli.main` prints
+on stderr for an error or failed checks.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -121,7 +126,9 @@ def print_run(res, *, show_orders: bool = True) -> None:
         if not p.trades.empty:
             print(
                 p.trades[["side", "notional", "quantity", "est_cost"]].to_string(
-                    float_format=lambda v: f"{v:,.2f}"
+                    # no prices, no quantities: a blank, not "NaN"
+                    float_format=lambda v: f"{v:,.2f}",
+                    na_rep="",
                 )
             )
         for note in p.notes:
@@ -172,3 +179,80 @@ def backtest_table(table: pd.DataFrame) -> pd.DataFrame:
             out[head] = [("" if pd.isna(v) else fmt.format(v)) for v in table[col]]
     out.index.name = "policy"
     return out
+
+
+# ----------------------------------------------------------------------------- one-line messages
+
+#: The keys of a target the model may not reach.
+TARGET_KEYS = ("target_return", "target_volatility")
+
+#: The models' older message for a target out of reach (an InputError).
+_OUT_OF_REACH = re.compile(
+    r"(?P<key>target_return|target_volatility) (?P<target>\S+) is outside the achievable "
+    r"range: (?P<side>at most|at least) (?P<bound>\S+)"
+)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: its lines joined by "; " (after a colon by a space), bullets dropped."""
+    out = ""
+    for raw in str(text).splitlines():
+        line = raw.strip().removeprefix("- ").removeprefix("* ").strip()
+        if not line:
+            continue
+        out += line if not out else (" " if out.endswith(":") else "; ") + line
+    return out
+
+
+def _located(message: str, scenario: str | None) -> str:
+    """``message`` with the scenario file in front (unless it already names it)."""
+    if not scenario or str(scenario) in message:
+        return message
+    return f"{scenario}: {message}"
+
+
+def out_of_reach_line(message: str, scenario: str | None) -> str | None:
+    """The exit-3 line for the models' older "outside the achievable range" InputError, or None."""
+    m = _OUT_OF_REACH.search(message)
+    if m is None:
+        return None
+    key, bound = m["key"], float(m["bound"])
+    op = "<=" if m["side"] == "at most" else ">="
+    return _located(
+        f"[model] {key} = {float(m['target']):.6g} is out of reach under the "
+        f"constraints: the reachable range is {key} {op} {bound:.6g} ({bound:.2%})",
+        scenario,
+    )
+
+
+def infeasible_line(message: str, scenario: str | None) -> str:
+    """The one line of an :class:`~optimizer.errors.InfeasibleError`: file, ``[model]``, message.
+
+    A target out of reach (the message names ``target_return`` or
+    ``target_volatility``) gets ``[model]`` in front: the key is in that section.
+    The message keeps its own words (the reachable range, the binding or
+    conflicting constraints and by how much), joined onto one line.
+    """
+    text = one_line(message)
+    if any(k in text for k in TARGET_KEYS) and "[model]" not in text:
+        text = f"[model] {text}"
+    return _located(text, scenario)
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OS error as one line naming the path(s)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return f"{reason} ({type(exc).__name__})"
+    path = paths[0]
+    if isinstance(exc, FileExistsError | NotADirectoryError) and Path(path).is_file():
+        reason = "exists and is not a folder"
+    elif isinstance(exc, PermissionError):
+        reason = "permission denied"
+    return f"{' -> '.join(paths)}: {reason}"
+
+
+def checks_failed_line(failed: list[str], where: str = "") -> str:
+    """``policy checks failed (2): survival: 2008 crisis; ESG floor`` and where the outputs are."""
+    return f"policy checks failed ({len(failed)}): {'; '.join(failed)}{where}"

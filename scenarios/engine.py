@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import numbers
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,16 +27,21 @@ from models.risk_parity import risk_parity
 from optimizer.allocation import Allocation, Frontier
 from optimizer.compiled import Compiled
 from optimizer.constraints import ExposureLimit
+from optimizer.errors import InputError
 from optimizer.rebalance import rebalance
 from optimizer.trades import RebalancePlan, drift
-from optimizer.triggers import Decision, Threshold, Trigger
+from optimizer.triggers import Cash, Decision, Threshold, Trigger
 from scenarios import stress as stress_mod
 from scenarios.export import to_jsonable
 from scenarios.montecarlo import MonteCarloResult, simulate
-from scenarios.schema import Scenario
+from scenarios.schema import Scenario, load_scenario
 from scenarios.tactical import Overlay, Rule, overlay
 
 Progress = Callable[[int, int], None]
+
+#: Most points of an efficient frontier (``trimtab frontier --points``,
+#: ``run_scenario(frontier_points=)``): each is one optimization.
+MAX_FRONTIER_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -300,25 +307,52 @@ def closest_feasible(target: pd.Series, est: Estimates, scn: Scenario) -> Alloca
 
 
 def rebalance_decision(
-    holdings: pd.Series, target: pd.Series, trigger: Trigger, scn: Scenario
+    holdings: pd.Series,
+    target: pd.Series,
+    trigger: Trigger,
+    scn: Scenario,
+    *,
+    cash: float | None = None,
+    cash_flow: float | None = None,
 ) -> Decision:
     """Whether ``trigger`` says to trade the holdings back to ``target`` today.
+
+    Cash counts (:class:`optimizer.triggers.Cash`): the weights are of the
+    account including its idle cash, the idle cash is a drift from its 0%
+    target, and a pending deposit or withdrawal trades whatever the drift.
 
     Parameters
     ----------
     holdings : pandas.Series
         Market values by asset (currency).
     target : pandas.Series
-        Target weights by asset (decimals).
+        Target weights by asset (decimals), summing to 1 (no cash in the target).
     trigger : optimizer.triggers trigger
         ``Threshold``, ``Calendar``, ``Hybrid`` or ``BuyAndHold``; a calendar
         schedule counts from the scenario's ``as_of``.
     scn : Scenario
-        Its ``as_of`` and universe (for bands given by tag).
+        Its ``as_of``, universe (for bands given by tag) and currency.
+    cash : float, optional
+        Idle cash (currency); by default the scenario's ``holdings.cash``.
+    cash_flow : float, optional
+        Pending deposit (> 0) or withdrawal (< 0), currency; by default the
+        scenario's ``rebalance.cash_flow``.
     """
-    table = drift(holdings, target)
+    if cash is None:
+        cash = scn.holdings.cash if scn.holdings is not None else 0.0
+    if cash_flow is None:
+        cash_flow = scn.rebalance.pending_flow if scn.rebalance is not None else 0.0
+    if float(holdings.sum()) + cash > 0:
+        table = drift(holdings, target, cash=cash)
+        weights, idle = table["weight"], cash / (float(table["value"].sum()) + cash)
+    else:  # an empty account with a deposit: nothing held yet, the flow decides
+        weights, idle = holdings * 0.0, 0.0
     return trigger.check(
-        table["weight"], table["target"], as_of=scn.portfolio.as_of, universe=scn.universe
+        weights,
+        target,
+        as_of=scn.portfolio.as_of,
+        universe=scn.universe,
+        cash=Cash(weight=idle, flow=cash_flow, currency=scn.portfolio.currency),
     )
 
 
@@ -394,16 +428,51 @@ def validation_checks(scn: Scenario, a: Allocation, stress: tuple) -> tuple[dict
 
 
 def run_scenario(
-    scn: Scenario, *, progress: Progress | None = None, frontier_points: int = 0
+    scn: Scenario | str | os.PathLike,
+    *,
+    progress: Progress | None = None,
+    frontier_points: int = 0,
 ) -> RunResult:
-    """Run the main job on a loaded scenario.
+    """Run the main job on a scenario (loaded, or the path of its file).
 
     Steps: estimates; the model's allocation; the tactical overlay (its tilt
     applied to the target, then the nearest portfolio that meets every policy
     constraint); the rebalance when holdings are given (only when the
     threshold trigger fires, if one is set); stress tests on the target;
-    validation checks. ``frontier_points`` > 0 adds an efficient frontier.
+    validation checks. ``frontier_points`` > 0 adds an efficient frontier
+    (at most :data:`MAX_FRONTIER_POINTS`).
+
+    Parameters
+    ----------
+    scn : Scenario, str or os.PathLike
+        A scenario from :func:`scenarios.load_scenario`, or the path of a
+        scenario file (loaded here).
+    progress : Progress, optional
+        Progress reports of the frontier.
+    frontier_points : int
+        Points of the efficient frontier (0: none).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    InputError
+        ``scn`` neither a Scenario nor a path; the file's errors; too many
+        frontier points.
+    InfeasibleError, SolverError
+        As the model and the rebalance raise them.
     """
+    if isinstance(scn, str | os.PathLike):
+        scn = load_scenario(scn)
+    elif not isinstance(scn, Scenario):
+        raise InputError(
+            "run_scenario takes a Scenario (from scenarios.load_scenario) or the path of a "
+            f"scenario file, got {type(scn).__name__}"
+        )
+    if frontier_points:
+        frontier_points = check_frontier_points(frontier_points)
     t0 = time.perf_counter()
     est = scn.estimates.build()
     t1 = time.perf_counter()
@@ -496,8 +565,33 @@ def montecarlo(scn: Scenario, est: Estimates, target: pd.Series) -> MonteCarloRe
     )
 
 
+def check_frontier_points(points: object, what: str = "frontier points") -> int:
+    """``points`` when it is at most :data:`MAX_FRONTIER_POINTS`, else an InputError.
+
+    Parameters
+    ----------
+    points : int
+        Points asked for (the rest of the checks, ``>= 2``, are the frontier's own).
+    what : str
+        Its name in the message (``"--points"`` on the command line).
+
+    Returns
+    -------
+    int or object
+        ``points`` unchanged.
+    """
+    if isinstance(points, numbers.Integral) and points > MAX_FRONTIER_POINTS:
+        raise InputError(
+            f"{what}: {points:,} asked for; the limit is {MAX_FRONTIER_POINTS:,} (each point "
+            "is one optimization, and its weights are kept): ask for fewer points"
+        )
+    return points
+
+
 def frontier(scn: Scenario, est: Estimates, points: int, progress: Progress | None) -> Frontier:
-    """The efficient frontier under the scenario's constraints."""
+    """The efficient frontier under the scenario's constraints (at most
+    :data:`MAX_FRONTIER_POINTS` points)."""
+    points = check_frontier_points(points)
     return mv.efficient_frontier(
         est.mu,
         est.cov,

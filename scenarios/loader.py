@@ -71,6 +71,9 @@ MAX_DATA_BYTES = 500_000_000
 MAX_DEPTH = 32
 #: TOML integers are 64-bit signed.
 MAX_INT, MIN_INT = 2**63 - 1, -(2**63)
+#: Largest absolute number in a data file (a price of a trillion is accepted): beyond
+#: it the estimators' sums of squares overflow, so such a cell is refused, named.
+MAX_DATA_VALUE = 1e12
 
 
 def read_limited(path: Path, limit: int, what: str) -> bytes:
@@ -304,19 +307,31 @@ class Reader:
         return frame
 
     def numeric(self, where: str, frame: pd.DataFrame, what: str) -> pd.DataFrame:
-        """``frame`` as floats; a non-numeric cell is an error naming its row and column."""
+        """``frame`` as floats (empty cells NaN), each bad cell an error naming row and column.
+
+        Refused: text (``'abc'``), infinite values, and numbers above
+        :data:`MAX_DATA_VALUE` in absolute value.
+        """
         out = {}
         for col in frame.columns:
-            values = pd.to_numeric(frame[col], errors="coerce")
-            bad = values.isna() & frame[col].notna()
-            if bad.any():
-                row = frame.index[bad.to_numpy()][0]
-                row = row.date() if isinstance(row, pd.Timestamp) else row
-                raise self.error(
-                    where,
-                    f"{what}: not a number in column {col!r}, row {row}: {frame[col][bad].iloc[0]!r}",
-                )
-            out[col] = values.astype(float)
+            values = pd.to_numeric(frame[col], errors="coerce").astype(float)
+            text = values.isna() & frame[col].notna()
+            size = values.abs().to_numpy()
+            checks = (
+                (text.to_numpy(), "not a number"),
+                (np.isinf(size), "not a finite number"),
+                (size > MAX_DATA_VALUE, f"a number beyond +/-{MAX_DATA_VALUE:g}"),
+            )
+            for bad, problem in checks:
+                if bad.any():
+                    row = frame.index[bad][0]
+                    row = row.date() if isinstance(row, pd.Timestamp) else row
+                    cell = frame[col][bad].iloc[0]
+                    shown = f"{cell:g}" if isinstance(cell, float) else repr(cell)
+                    raise self.error(
+                        where, f"{what}: {problem} in column {col!r}, row {row}: {shown}"
+                    )
+            out[col] = values
         return pd.DataFrame(out, index=frame.index)
 
 

@@ -37,13 +37,16 @@ import pandas as pd
 from optimizer import validation
 from optimizer.errors import InputError
 
-__all__ = ["MonteCarloResult", "simulate"]
+__all__ = ["MAX_CELLS", "MonteCarloResult", "simulate"]
 
 DISTRIBUTIONS = ("normal", "student_t", "bootstrap")
 SPENDING_RULES = ("yale", "trailing")
 PERCENTILES = (5, 25, 50, 75, 95)
 #: Floor on a simulated annual asset return (decimal): an asset cannot lose more than 99%.
 RETURN_FLOOR = -0.99
+#: Largest simulation, ``paths x (years + 1 + assets)`` numbers: it holds arrays of
+#: paths x (years + 1) and draws paths x assets a year (50,000,000 floats: 400 MB each).
+MAX_CELLS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,8 @@ def simulate(
         Annualized covariance of simple returns, labelled by asset on both axes
         (positive semidefinite; singular is allowed). May be None for ``"bootstrap"``.
     years, paths : int
-        Horizon in years and number of simulated paths (both >= 1).
+        Horizon in years and number of simulated paths (both >= 1), with
+        ``paths x (years + 1 + assets)`` at most :data:`MAX_CELLS`.
     value : float
         Initial value (currency, > 0).
     spending_rate : float
@@ -338,6 +342,12 @@ def simulate(
         )
     years = _count("years", years)
     paths = _count("paths", paths)
+    size = paths * (years + 1 + len(assets))
+    if size > MAX_CELLS:
+        raise InputError(
+            f"paths={paths:,} x (years={years} + 1 + {len(assets)} assets) = {size:,} numbers; "
+            f"the limit is {MAX_CELLS:,} (paths x (years + 1 + assets)): use fewer paths"
+        )
     smoothing_window = _count("smoothing_window", smoothing_window)
     value = validation.finite_number(value, what="value")
     if value <= 0:

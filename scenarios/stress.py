@@ -11,7 +11,7 @@ import pandas as pd
 
 from optimizer import validation
 from optimizer.errors import InputError
-from optimizer.universe import Universe
+from optimizer.universe import Universe, namespace_clash
 
 
 @dataclass(frozen=True)
@@ -58,24 +58,29 @@ class StressResult:
 def shock_vector(
     shocks: Mapping[str, float], assets: Sequence[str], universe: Universe | None = None
 ) -> pd.Series:
-    """Per-asset shocks from a mapping keyed by asset id or tag (an asset id wins).
+    """Per-asset shocks from a mapping keyed by asset id or tag.
+
+    Asset ids and tags share one namespace (:class:`~optimizer.universe.Universe`
+    refuses a clash), so a key names one or the other, never both.
 
     Raises
     ------
     InputError
-        A key that is neither an asset nor a tag, or an asset that two tag
-        shocks would both hit (give it an asset-level shock).
+        A key that is neither an asset nor a tag, an asset id of ``assets`` that
+        is also a tag of ``universe`` (named, with the assets carrying it), or an
+        asset that two tag shocks would both hit (give it an asset-level shock).
     """
     assets = [str(a) for a in assets]
     known = set(assets)
+    if universe is not None:
+        clash = namespace_clash(assets, universe.tags)
+        if clash is not None:
+            raise InputError(clash)
     tags = set(universe.all_tags) if universe is not None else set()
     out = pd.Series(0.0, index=assets)
     by_tag: dict[str, list[str]] = {}
     for key, value in shocks.items():
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"shock for {key!r} must be a number, got {value!r}") from None
+        v = validation.real_number(value, what=f"shock for {key!r}")  # bool, text refused
         if not np.isfinite(v) or v <= -1.0:
             raise InputError(f"shock for {key!r} must be finite and above -100%, got {value!r}")
         if str(key) in known:
@@ -121,17 +126,31 @@ def apply(
         Portfolio value today (currency).
     floor : float, optional
         Survival check: the value after the shock must be at least ``floor``
-        times today's (0.80 for 80%).
+        times today's (0.80 for 80%), in [0, 1].
+
+    Returns
+    -------
+    StressResult
+
+    Raises
+    ------
+    InputError
+        Weights not a Series, with duplicates, text, NaN or inf (naming the
+        assets); a shock that is not a number above -100% or names neither an
+        asset nor a tag; ``value`` not a positive number; ``floor`` outside [0, 1].
     """
-    if not isinstance(weights, pd.Series):
-        raise InputError("weights must be a pandas Series labelled by asset")
+    weights = _weights(weights)  # NaN, inf and text refused, naming the assets
     r = shock_vector(shocks, list(weights.index), universe)
-    contrib = weights.astype(float) * r
+    contrib = weights * r
     ret = float(contrib.sum())
-    after = None if value is None else float(value) * (1.0 + ret)
+    if value is not None:
+        value = validation.finite_number(value, what="value", positive=True)
+    if floor is not None:
+        floor = _scalar("floor", floor, 0.0, 1.0)
+    after = None if value is None else value * (1.0 + ret)
     survives = None
     if floor is not None and value is not None:
-        survives = bool(after >= float(floor) * float(value) - 1e-9)
+        survives = bool(after >= floor * value - 1e-9)
     return StressResult(name, r, contrib, ret, value, after, floor, survives)
 
 
@@ -191,10 +210,13 @@ def _weights(weights: object) -> pd.Series:
     if weights.index.has_duplicates:
         dups = sorted({str(a) for a in weights.index[weights.index.duplicated()]})
         raise InputError(f"weights have duplicate assets: {', '.join(dups)}")
-    try:
-        w = weights.astype(float)
-    except (TypeError, ValueError):
-        raise InputError("weights must be numeric") from None
+    if not validation.is_numeric(weights):
+        bad = [str(a) for a, v in weights.items() if not validation.is_real(v)]
+        raise InputError(
+            f"weights must be numbers; not a number for asset(s): {', '.join(bad)} "
+            f"(got {weights[bad[0]]!r})"
+        )
+    w = weights.astype(float)
     bad = [str(a) for a, v in w.items() if not np.isfinite(v)]
     if bad:
         raise InputError(f"weights are NaN or infinite for asset(s): {', '.join(bad)}")
@@ -425,12 +447,7 @@ class CorrelationStress:
 
 
 def _scalar(name: str, x: object, lo: float, hi: float, *, open_ends: bool = False) -> float:
-    if isinstance(x, bool):
-        raise InputError(f"{name} must be a number, got {x!r}")
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {x!r}") from None
+    v = validation.real_number(x, what=name)  # bool and text refused
     inside = lo < v < hi if open_ends else lo <= v <= hi
     if not np.isfinite(v) or not inside:
         ends = f"({lo}, {hi})" if open_ends else f"[{lo}, {hi}]"

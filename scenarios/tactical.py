@@ -16,12 +16,14 @@ it.
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from optimizer import validation
 from optimizer.errors import InputError
 from optimizer.universe import Universe
 from scenarios.loader import closest
@@ -59,6 +61,10 @@ CONNECTIVES: Mapping[type[ast.boolop], Callable[..., bool]] = {ast.And: all, ast
 
 #: What a condition may use, for messages.
 ALLOWED = "indicator names, numbers, + - * /, comparisons, and/or/not"
+#: Longest rule condition accepted (characters).
+MAX_CONDITION_LENGTH = 1000
+#: Deepest nesting of operators and parentheses in a rule condition.
+MAX_CONDITION_DEPTH = 50
 
 #: An evaluator: indicator values by name -> a number (arithmetic) or a truth value (condition).
 _Eval = Callable[[Mapping[str, float]], float]
@@ -88,9 +94,14 @@ class Condition:
         Raises
         ------
         InputError
-            A division by zero.
+            ``"rule condition '<text>': <what failed>"``: a division by zero
+            (naming the divisor and its indicators' values), a result that
+            overflows to infinity, or an indicator without a finite number.
         """
-        return bool(self._test(indicators))
+        try:
+            return bool(self._test(indicators))
+        except _Failure as exc:
+            raise InputError(f"rule condition {_shown(self.text)}: {exc}") from None
 
     def __reduce__(self) -> tuple[Callable[..., Condition], tuple[str, tuple[str, ...]]]:
         return parse_condition, (self.text, self.names)
@@ -122,10 +133,35 @@ def parse_condition(text: str, names: Sequence[str]) -> Condition:
         name that is not an indicator (with the closest one), a constant that
         is not a number, an expression that is not a condition, or a construct
         outside the grammar (named by its Python AST class: ``uses Call``,
-        ``uses Attribute``, ``uses Pow`` ...).
+        ``uses Attribute``, ``uses Pow`` ...), a constant too large for a
+        float, a condition over :data:`MAX_CONDITION_LENGTH` characters or
+        nested deeper than :data:`MAX_CONDITION_DEPTH` levels.
     """
     known = tuple(names)
     return Condition(text, known, _Grammar(text, known).parse())
+
+
+class _Failure(Exception):
+    """A condition that fails on given indicator values (re-raised as an InputError)."""
+
+
+def _depth(node: ast.AST) -> int:
+    """Nesting depth of an expression tree (without recursion)."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        item, level = todo.pop()
+        deepest = max(deepest, level)
+        todo.extend((child, level + 1) for child in ast.iter_child_nodes(item))
+    return deepest
+
+
+def _number_text(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _shown(text: str) -> str:
+    """A condition quoted for a message, cut short when long."""
+    return repr(text) if len(text) <= 120 else f"{text[:100]!r}... ({len(text):,} characters)"
 
 
 class _Grammar:
@@ -139,20 +175,32 @@ class _Grammar:
     def error(self, message: str) -> InputError:
         """``"rule condition '<text>' <message>"`` (no space before a leading ':')."""
         sep = "" if message.startswith(":") else " "
-        return InputError(f"rule condition {self.text!r}{sep}{message}")
+        return InputError(f"rule condition {_shown(self.text)}{sep}{message}")
 
     def parse(self) -> _Eval:
+        if len(self.text) > MAX_CONDITION_LENGTH:
+            raise InputError(
+                f"rule condition {self.text[:40]!r}... is {len(self.text):,} characters "
+                f"long; the limit is {MAX_CONDITION_LENGTH:,}: split it into several rules"
+            )
         try:
             tree = ast.parse(self.text.strip(), mode="eval")
         except SyntaxError as exc:
             raise InputError(
-                f"cannot parse rule condition {self.text!r}: it does not parse as a Python "
+                f"cannot parse rule condition {_shown(self.text)}: it does not parse as a Python "
                 f"expression ({exc.msg}, column {exc.offset})"
             ) from None
         except ValueError as exc:  # e.g. a null character
             raise InputError(
-                f"cannot parse rule condition {self.text!r}: it does not parse ({exc})"
+                f"cannot parse rule condition {_shown(self.text)}: it does not parse ({exc})"
             ) from None
+        except (RecursionError, MemoryError):
+            tree = None
+        if tree is None or _depth(tree) > MAX_CONDITION_DEPTH:
+            raise self.error(
+                f"is nested too deeply (the limit is {MAX_CONDITION_DEPTH} levels of "
+                "operators and parentheses): simplify it"
+            )
         return self.condition(tree.body)
 
     def not_allowed(self, what: str, why: str) -> InputError:
@@ -205,7 +253,14 @@ class _Grammar:
                     f"has a non-numeric constant: {ast.unparse(node)} is not a number; "
                     f"allowed: {ALLOWED}"
                 )
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                shown = ast.unparse(node)
+                shown = shown if len(shown) <= 20 else f"{shown[:12]}... ({len(shown)} digits)"
+                raise self.error(f"has a constant too large for a number: {shown}")
             return lambda env: number
         if isinstance(node, ast.Name):
             name = node.id
@@ -214,7 +269,7 @@ class _Grammar:
                     f"names unknown indicator {name!r}{closest(name, self.known)}; known: "
                     + ", ".join(sorted(self.known))
                 )
-            return lambda env: float(env[name])
+            return lambda env: _indicator(env, name)
         if isinstance(node, ast.BinOp):
             fn = ARITHMETIC.get(type(node.op))
             if fn is None:
@@ -222,7 +277,7 @@ class _Grammar:
                     type(node.op).__name__, f"{ast.unparse(node)!r} is not allowed"
                 )
             left, right = self.arithmetic(node.left), self.arithmetic(node.right)
-            return lambda env: self.apply(fn, left(env), right(env))
+            return self.binary(node, fn, left, right)
         if isinstance(node, ast.UnaryOp):
             sign = SIGNS.get(type(node.op))
             if sign is None:
@@ -239,11 +294,55 @@ class _Grammar:
             why = f"{ast.unparse(node)!r} is not allowed"
         raise self.not_allowed(type(node).__name__, why)
 
-    def apply(self, fn: Callable[[float, float], float], a: float, b: float) -> float:
-        try:
-            return fn(a, b)
-        except ZeroDivisionError:
-            raise self.error("divides by zero") from None
+    def binary(
+        self, node: ast.BinOp, fn: Callable[[float, float], float], left: _Eval, right: _Eval
+    ) -> _Eval:
+        """``left <op> right``, failing with what went wrong: a zero divisor, an overflow."""
+        expr, divisor = ast.unparse(node), ast.unparse(node.right)
+        names = sorted({n.id for n in ast.walk(node.right) if isinstance(n, ast.Name)})
+        symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(node.op)]
+
+        def apply(env: Mapping[str, float]) -> float:
+            a, b = left(env), right(env)
+            try:
+                out = fn(a, b)
+            except ZeroDivisionError:
+                values = ", ".join(f"{n} = {_number_text(_indicator(env, n))}" for n in names)
+                if isinstance(node.right, ast.Constant):
+                    why, fix = "the divisor is the constant 0", "divide by a number other than 0"
+                elif isinstance(node.right, ast.Name):
+                    why, fix = f"{divisor} is 0", f"give {divisor} a value other than 0"
+                elif values:
+                    why, fix = f"{divisor} is 0 with {values}", "change the rule or the values"
+                else:
+                    why, fix = f"{divisor} is 0", "change the rule"
+                raise _Failure(f"{expr!r} divides by zero ({why}): {fix}") from None
+            except OverflowError:
+                out = math.inf
+            if not math.isfinite(out):
+                raise _Failure(
+                    f"{expr!r} overflows: {_number_text(a)} {symbol} {_number_text(b)} is too "
+                    "large for a number (check the indicators' units)"
+                )
+            return out
+
+        return apply
+
+
+def _indicator(env: Mapping[str, float], name: str) -> float:
+    """The value of indicator ``name`` as a finite float, or a :class:`_Failure` saying why not."""
+    if name not in env:
+        raise _Failure(f"indicator {name!r} has no value; given: {', '.join(sorted(env)) or '-'}")
+    raw = env[name]
+    try:
+        if isinstance(raw, bool | str | bytes):
+            raise TypeError
+        value = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise _Failure(f"indicator {name!r} is not a number: {raw!r}") from None
+    if not math.isfinite(value):
+        raise _Failure(f"indicator {name!r} is {value} (not a finite number): give a number")
+    return value
 
 
 @dataclass(frozen=True)
@@ -253,6 +352,46 @@ class Rule:
     name: str
     when: str
     equity: float
+
+    def __post_init__(self) -> None:
+        what = f"tactical rule {self.name!r}: equity"
+        object.__setattr__(self, "equity", validation.finite_number(self.equity, what=what))
+
+
+def evaluate_rule(
+    rule: Rule,
+    indicators: Mapping[str, float],
+    *,
+    number: int | None = None,
+    source: str | None = None,
+) -> bool:
+    """Whether ``rule`` fires on these indicator values (its condition parsed and evaluated).
+
+    Parameters
+    ----------
+    rule : Rule
+    indicators : mapping str -> float
+        Indicator values by name; the names the condition may use.
+    number, source : optional
+        The rule's position (1-based) and the file it comes from, for messages.
+
+    Raises
+    ------
+    InputError
+        A condition outside the grammar, as :func:`parse_condition` says it
+        (the same message the loader gives); a failure of the evaluation as
+        ``"tactical rule '<name>' (rule <number>) in <source>: rule condition
+        '<when>': ..."`` and what failed: a division by zero naming the
+        divisor and what was 0 (``'mom / vol' divides by zero (vol is 0)``),
+        an overflow, an indicator without a finite value.
+    """
+    condition = parse_condition(rule.when, [str(k) for k in indicators])
+    try:
+        return condition(indicators)
+    except InputError as exc:
+        where = "" if number is None else f" (rule {number})"
+        where += f" in {source}" if source else ""
+        raise InputError(f"tactical rule {rule.name!r}{where}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -292,6 +431,7 @@ def overlay(
     band: float,
     offset: Mapping[str, float],
     equity_tag: str = "equity",
+    source: str | None = None,
 ) -> Overlay:
     """Apply the rules to the policy weights.
 
@@ -307,24 +447,43 @@ def overlay(
     universe : Universe
         Asset tags: ``equity_tag`` and the offset tags must exist.
     band : float
-        Cap on the absolute total equity tilt (0.10: ten points).
+        Cap on the absolute total equity tilt (0.10: ten points), >= 0.
     offset : mapping tag -> share
         Where the opposite of the equity tilt goes (shares sum to 1).
+    equity_tag : str
+        The tag of the assets the tilt applies to.
+    source : str, optional
+        The file the rules come from, named in the message of a rule that
+        fails (see :func:`evaluate_rule`).
+
+    Raises
+    ------
+    InputError
+        A rule that fails (naming the rule, its number, ``source`` and what
+        failed), a policy asset outside the universe, offset shares that do
+        not sum to 1, an unknown tag, a tilt that makes a weight negative, a
+        negative ``band`` (it would flip the tilt's sign), text, NaN or inf.
     """
+    band = validation.finite_number(band, what="band")
+    if band < 0:
+        raise InputError(
+            f"band must be >= 0 (the cap on the absolute equity tilt, 0.10 for ten points), "
+            f"got {band!r}"
+        )
+    policy = validation.series(policy, what="tactical policy weights")
     universe.check_assets(policy.index, what="tactical policy weights")
-    policy = policy.astype(float).reindex(universe.assets).fillna(0.0)
-    names = list(indicators)
+    policy = policy.reindex(universe.assets).fillna(0.0)
     fired = []
     total = 0.0
-    for rule in rules:
-        hit = parse_condition(rule.when, names)(indicators)
+    for number, rule in enumerate(rules, start=1):
+        hit = evaluate_rule(rule, indicators, number=number, source=source)
         fired.append(
             {"name": rule.name, "condition": rule.when, "fired": hit, "equity": rule.equity}
         )
         if hit:
             total += float(rule.equity)
     capped = max(-band, min(band, total))
-    shares = pd.Series(offset, dtype=float)
+    shares = validation.series(offset, what="tactical offset")
     if abs(shares.sum() - 1.0) > 1e-9:
         raise InputError(f"tactical offset shares sum to {shares.sum():.6g}, not 1")
     target = policy.copy()

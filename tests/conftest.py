@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def _load(name: str) -> pd.DataFrame:
-    path = SHARED_DATA / name
-    if not path.exists():
-        pytest.skip(f"real-data test needs {path} (the project's ../shared/data); not present")
-    return pd.read_csv(path, index_col=0, parse_dates=True)
+from shared_data import load
 
 
 @pytest.fixture(scope="session")
 def sp500_prices() -> pd.DataFrame:
     """Daily adjusted closes of 20 large US stocks, 1990-2022."""
-    return _load("sp500_prices.csv.gz")
+    return load("sp500_prices.csv.gz")
 
 
 @pytest.fixture(scope="session")
 def french_monthly() -> pd.DataFrame:
     """Fama-French monthly returns (decimals), 1949-2017."""
-    return _load("french_monthly_returns.csv.gz")
+    return load("french_monthly_returns.csv.gz")
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,14 @@ Definitions
 * **Participation limit** (``participation=``, ``"participation limit"``):
   ``|t_i| V1 <= participation * adv_i`` in every asset.
 * **Reported turnover** (``RebalancePlan.turnover``): traded notional over the
-  value *before* trading, ``V0`` (a figure to report, not the cap's measure).
+  account's value *before* trading, ``V0`` (a figure to report, not the cap's
+  measure); an account of cash only (``V0 = 0``) is measured against the cash
+  it invests, ``V1``, so buying it into the target is 100%. Always finite.
+* **Liquidation**: a withdrawal of the whole portfolio (``V1 = 0``, to within
+  ``LIQUIDATION_TOL`` of ``V0``) sells every position, without a solve; the
+  plan's ``status`` is ``"liquidation"`` and its notes say so. The turnover cap
+  and the participation limits still hold (a breach is an ``InfeasibleError``
+  naming them); a withdrawal above ``V0`` is an error naming both amounts.
 
 Both limits are constraints of the program and are verified again on the final
 plan, after rounding to whole lots; rounding keeps them (it rounds toward zero
@@ -60,6 +67,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from optimizer.compiled import ContentCache
+from optimizer.constraints import constraint_tuple
 from optimizer.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.rebalance.rebalancer import DEFAULT_TRACKING_WEIGHT, Rebalancer
@@ -114,7 +122,7 @@ def shared(
     cov, costs, constraints, universe, **options
         As for :class:`Rebalancer`.
     """
-    cons = tuple(constraints or ())
+    cons = constraint_tuple(constraints)
     key = (
         "rebalance",
         content_key(cov),
@@ -178,7 +186,8 @@ def rebalance(
         What ``holdings`` holds.
     cash_flow : float
         Currency to invest (> 0) or to raise (< 0); the trades sum to it exactly
-        (less the cash left idle by rounding to lots).
+        (less the cash left idle by rounding to lots). Raising the whole
+        portfolio is a liquidation: every position is sold (the notes say so).
     constraints, universe
         Policy constraints on the post-trade weights, as for allocation (hard,
         or soft with ``priority=``).

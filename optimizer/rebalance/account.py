@@ -28,10 +28,14 @@ import pandas as pd
 
 from optimizer.errors import InfeasibleError, InputError
 from optimizer.pieces import Bound, Piece, TradeBound, TradeNorm
-from optimizer.validation import series
+from optimizer.validation import finite_number, series
 
 if TYPE_CHECKING:
     from optimizer.rebalance.rebalancer import Rebalancer
+
+#: A value after the cash flow within this fraction of the value before counts as 0: the
+#: withdrawal is the whole portfolio, a liquidation.
+LIQUIDATION_TOL = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +51,9 @@ class Account:
     price : numpy.ndarray, shape (n,), or None
         Price per unit (NaN where not given).
     v0, v1 : float
-        Value before and after the cash flow (currency); ``v1 = v0 + flow``.
+        Value before and after the cash flow (currency); ``v1 = v0 + flow``,
+        0 for a withdrawal of the whole portfolio (a liquidation: see
+        :func:`optimizer.rebalance.plan.liquidation`; such an account is never solved).
     flow : float
         Cash flow (currency, > 0 a contribution).
     frozen : frozenset of int
@@ -122,10 +128,13 @@ def make_account(rb: Rebalancer, holdings, target, prices, cash_flow) -> Account
     ------
     InputError
         Unknown assets, NaN, negative holdings or target weights in a long-only
-        account, a target not summing to the budget, bad prices, a value after
-        the cash flow that is not positive.
+        account, a target not summing to the budget, bad prices, a withdrawal
+        above the portfolio's value (both named).
     InfeasibleError
         A withdrawal above what the tradeable assets hold.
+
+    A withdrawal of the whole portfolio (to within :data:`LIQUIDATION_TOL`)
+    gives an account with ``v1 = 0`` and no pieces: a liquidation.
     """
     assets, n = rb.assets, rb.n
     same = rb.labelled_like
@@ -145,12 +154,7 @@ def make_account(rb: Rebalancer, holdings, target, prices, cash_flow) -> Account
             raise InputError(f"prices missing for held assets: {', '.join(assets[held])}")
         h = h * np.nan_to_num(price)
     tau = vector(target, assets, "target", fill=0.0, same=same)
-    try:
-        flow = float(cash_flow)
-    except (TypeError, ValueError):
-        raise InputError(f"cash_flow must be a number, got {cash_flow!r}") from None
-    if not math.isfinite(flow):
-        raise InputError("cash_flow must be finite")
+    flow = finite_number(cash_flow, what="cash_flow")  # bool, text, NaN and inf refused
     budget = rb.budget
     if abs(tau.sum() - budget) > 1e-6:
         raise InputError(f"target weights sum to {tau.sum():.6g}, not the budget {budget:.6g}")
@@ -164,16 +168,21 @@ def make_account(rb: Rebalancer, holdings, target, prices, cash_flow) -> Account
         )
     v0 = float(h.sum())
     v1 = v0 + flow
+    # a withdrawal of the whole portfolio, to rounding, is a liquidation (value after 0)
+    cents = LIQUIDATION_TOL * max(1.0, abs(v0))
     liquid = float(sum(h[i] for i in range(n) if i not in rb.untradeable))
-    if flow < 0 and -flow > liquid + 1e-9:
+    if flow < 0 and -flow > liquid + cents:
         raise InfeasibleError(
             f"the withdrawal of {-flow:,.2f} is more than the tradeable assets hold: at most "
             f"{liquid:,.2f} can be raised",
             [{"name": "cash_flow", "relax_by": -flow - liquid, "max_raise": liquid}],
         )
-    if v1 <= 0:
+    if abs(v1) <= cents:
+        return Account(h, tau, price, v0, 0.0, flow, frozenset(rb.untradeable), (), ())
+    if v1 < 0:
         raise InputError(
-            f"the portfolio value after the cash flow is {v1:,.2f}; it must be positive"
+            f"the withdrawal of {-flow:,.2f} is more than the portfolio's {v0:,.2f}: at most "
+            f"{max(v0, 0.0):,.2f} can be withdrawn"
         )
     frozen = set(rb.untradeable)
     bands: list[Piece] = []

@@ -70,11 +70,13 @@ def drop_tickets(
         t = _trades(session, s)
         return s.objective + fixed / v1 * sum(i not in fz and abs(t[i]) >= dust for i in range(n))
 
+    if not any(i not in frozen and abs(t) >= dust for i, t in enumerate(_trades(session, sol))):
+        return sol, frozen  # no trade, no ticket (a turnover cap of 0, say): nothing to weigh
     best = (with_tickets(sol, frozen), sol, frozen, len(notes))
     for _ in range(n + 1):
         trades = _trades(session, sol)
         options = []
-        for i in (i for i in range(n) if i not in frozen and abs(trades[i]) > DUST):
+        for i in (i for i in range(n) if i not in frozen and abs(trades[i]) >= dust):
             try:
                 alt = session.solve(frozen | {i})
             except (Infeasible, SolverError):
@@ -121,13 +123,14 @@ def minimum_trades(
     """
     rb, acct = session.rb, session.acct
     n, v1, size = rb.n, acct.v1, rb.min_trade
+    dust = DUST * max(1.0, abs(v1))  # below this a trade counts as none (as in the final plan)
     floors: dict[int, float] = {}
     for _ in range(n + 1):
         trades = _trades(session, sol)
         small = [
             i
             for i in range(n)
-            if i not in frozen and i not in floors and DUST < abs(trades[i]) < size
+            if i not in frozen and i not in floors and dust <= abs(trades[i]) < size
         ]
         if not small:
             break

@@ -28,6 +28,14 @@ time off the trade with the largest excess ``|rounded| - |optimal|``. It is
 computed in one pass (:func:`_cuts`, a water level over the excesses), so
 that small lots against a large shortfall cost no more than large ones.
 
+With ``objective=`` (the rebalance's tracking and cost terms, :class:`LotObjective`)
+the result of these steps is only a starting point: :func:`optimizer.rebalance.discrete.solve_lots`
+then minimises the rebalance's own objective over whole lots within the same limits
+(trade limits, long-only positions, the cash and the turnover cap), exactly when its
+enumeration completes, else by a local search that leaves less cash idle than the
+cheapest lot that still fits. When the steps above had to break a limit (a withdrawal
+met in whole lots) their answer is kept.
+
 The leftover cash is returned (>= 0). Step 3 can break the turnover cap or a
 participation limit (a withdrawal must be met in whole lots); the plan's
 checks then report it by name (:mod:`optimizer.rebalance.plan`).
@@ -35,15 +43,45 @@ checks then report it by name (:mod:`optimizer.rebalance.plan`).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from optimizer.errors import InputError
+from optimizer.rebalance.discrete import LotProblem, solve_lots
 from optimizer.validation import series
 
 #: Currency slack of every comparison (rounding error of sums of lots).
 EPS = 1e-9
 #: Bisection steps of the water level in :func:`_cuts`.
 LEVEL_STEPS = 80
+
+
+@dataclass(frozen=True, eq=False)
+class LotObjective:
+    """The rebalance's objective in a form :func:`round_to_lots` can minimise over lots.
+
+    Attributes
+    ----------
+    Q : numpy.ndarray, shape (n, n)
+        Tracking weight times the covariance (dense).
+    a : numpy.ndarray, shape (n,)
+        Weights before trading less the target (``h / V1 - target``).
+    v1 : float
+        Value after the cash flow (currency).
+    buy, sell : numpy.ndarray, shape (n,), optional
+        Proportional cost per unit of weight bought or sold (rates plus turnover penalty).
+    ticket : numpy.ndarray, shape (n,), optional
+        Fixed cost per traded asset, currency.
+    """
+
+    Q: np.ndarray
+    a: np.ndarray
+    v1: float
+    buy: np.ndarray | None = None
+    sell: np.ndarray | None = None
+    ticket: np.ndarray | None = None
 
 
 def lot_vector(lot, assets) -> np.ndarray:
@@ -121,6 +159,7 @@ def round_to_lots(
     held: np.ndarray | None = None,
     turnover: float = np.inf,
     movable: np.ndarray | None = None,
+    objective: LotObjective | None = None,
 ) -> tuple[np.ndarray, float]:
     """Round trades to whole lots (module docstring).
 
@@ -143,6 +182,8 @@ def round_to_lots(
     movable : numpy.ndarray of bool, shape (n,), optional
         Assets free to take a sell the optimizer did not make, to raise cash
         within the turnover cap (default: none).
+    objective : LotObjective, optional
+        Minimise the rebalance's objective over whole lots (module docstring).
 
     Returns
     -------
@@ -196,7 +237,30 @@ def round_to_lots(
         m = min(np.ceil((over - EPS) / unit[j]), np.floor((spare + EPS) / unit[j]))
         out[j] += min(m, np.round(-out[j] / unit[j])) * unit[j]
     _fill(out, trades, unit, net, hi, turnover, live)
+    if objective is not None:
+        out = _exact(out, trades, unit, net, lo, hi, turnover, movable, objective)
     return out, float(max(net - out.sum(), 0.0))
+
+
+def _exact(out, trades, unit, net, lo, hi, turnover, movable, objective) -> np.ndarray:
+    """The lots minimising ``objective`` from the rounded ``out`` (kept when out of the limits)."""
+    free = (unit > 0) & (movable | (trades != 0))
+    safe = np.where(unit > 0, unit, 1.0)
+    zlo = np.where(free, np.ceil((lo - EPS) / safe), 0.0)
+    zhi = np.where(free, np.floor((hi + EPS) / safe), 0.0)
+    v1 = objective.v1
+    ticket = None if objective.ticket is None else objective.ticket / v1
+    p = LotProblem(
+        objective.Q, objective.a, unit, v1, zlo, zhi, net, turnover,
+        objective.buy, objective.sell, ticket,
+    )  # fmt: skip
+    start = np.round(out / safe)
+    if not p.feasible(start) or not math.isfinite(v1) or v1 <= 0:
+        return out
+    sol = solve_lots(p, start)
+    if sol.objective <= p.value(start):
+        return sol.z * unit
+    return out
 
 
 def _seller(out, trades, unit, short, room, lo, floor, movable) -> int | None:

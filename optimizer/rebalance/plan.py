@@ -15,17 +15,29 @@ trade-space pieces (turnover cap, participation limits) to ``FEAS_TOL``
 always. A breach that rounding could not avoid is reported in ``checks``
 (``ok`` False) and in the notes; without rounding a breach is a
 :class:`~optimizer.errors.SolverError`.
+
+The reported turnover is the traded notional over ``V0``, or over ``V1`` for an
+account of cash only (``V0 = 0``): always finite. The notes name what keeps the
+plan off its target besides costs: a turnover cap of 0 that allows no trade, a
+cap that binds, untradeable assets held off their target (each with the
+largest weight gap left and the tracking error).
+
+A withdrawal of the whole portfolio (``V1 = 0``) is not solved:
+:func:`liquidation` sells every position, within the turnover cap and the
+participation limits (else an :class:`~optimizer.errors.InfeasibleError`
+naming them). Both plans share one orders table (:func:`_orders`).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from optimizer.errors import InputError, SolverError
+from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.pieces import Point
 from optimizer.program import Outcome
 from optimizer.rebalance.fixed import DUST
@@ -34,12 +46,18 @@ from optimizer.rebalance.session import Session
 from optimizer.trades import RebalancePlan, _iso
 from optimizer.verify import FEAS_TOL
 
+if TYPE_CHECKING:
+    from optimizer.rebalance.account import Account
+    from optimizer.rebalance.rebalancer import Rebalancer
+
 _COLUMNS = pd.Index(
     ["notional", "quantity", "price", "cost_proportional", "cost_impact", "cost_fixed", "est_cost"]
 )
 _SIDES = pd.Series(["sell", "buy"]).array  # the default string dtype of this pandas
 #: Relative slack on the per-trade limits handed to the rounding (currency rounding error).
 LIMIT_SLACK = 1e-12
+#: A weight gap below this (decimals; 0.005 points) is no gap worth a note.
+GAP_TOL = 5e-5
 
 
 def final_trades(session: Session, sol: Outcome) -> tuple[np.ndarray, float]:
@@ -151,28 +169,11 @@ def assemble(
             f"after rounding to whole lots, '{name}' does not hold: {c.get('worst', name)} "
             f"is off by {c['max_violation']:.4g}"
         )
-    parts = rb.rc.breakdown(trades)
-    est = parts["proportional"] + parts["impact"] + parts["fixed"]
-    traded = np.flatnonzero(trades != 0)
-    numbers = np.column_stack(
-        [
-            np.abs(trades[traded]),
-            np.abs(quantity[traded]),
-            price[traded] if price is not None else np.full(len(traded), np.nan),
-            parts["proportional"][traded],
-            parts["impact"][traded],
-            parts["fixed"][traded],
-            est[traded],
-        ]
-    )
-    # one float block, then the side column taken from a ready string array: far cheaper
-    # than a dict of columns per account
-    index = assets.take(traded)
-    index.name = "asset"
-    table = pd.DataFrame(numbers, index=index, columns=_COLUMNS)
-    table.insert(0, "side", _SIDES.take((trades[traded] > 0).astype(np.intp)))
+    table, costs, total = _orders(rb, trades, quantity, price)
     tau = acct.tau
+    notes.extend(_cause_notes(rb, trades, w_after, tau, v1))
     w_before = acct.h / v0 if v0 > 0 else np.zeros(n)
+    traded = float(np.abs(trades).sum())
     done = time.perf_counter()
     return RebalancePlan(
         trades=table,
@@ -182,9 +183,10 @@ def assemble(
         drift=pd.Series(w_before - tau, index=assets, name="drift"),
         tracking_error_before=math.sqrt(rb.risk.variance(w_before - tau)),
         tracking_error_after=math.sqrt(rb.risk.variance(w_after - tau)),
-        turnover=float(np.abs(trades).sum() / v0) if v0 > 0 else float("nan"),
-        total_cost=float(est.sum()),
-        costs={k: float(v.sum()) for k, v in parts.items()},
+        # over V0; an account of cash only is measured against the cash it invests
+        turnover=traded / v0 if v0 > 0 else traded / v1,
+        total_cost=total,
+        costs=costs,
         value_before=v0,
         value_after=v1,
         cash_flow=acct.flow,
@@ -205,3 +207,195 @@ def assemble(
         relaxed=session.relaxed(pt),
         binding=wchk.binding_sides(pt),
     )
+
+
+def liquidation(
+    rb: Rebalancer, acct: Account, *, started: float, as_of=None, portfolio_id: str | None = None
+) -> RebalancePlan:
+    """The plan of a withdrawal of the whole portfolio: every position sold, no solve.
+
+    Parameters
+    ----------
+    rb : Rebalancer
+        The rebalancer (costs, trade limits, assets).
+    acct : Account
+        An account whose value after the cash flow is 0 (``acct.v1 == 0``).
+    started : float
+        ``perf_counter`` reading at the start of the plan.
+    as_of, portfolio_id
+        Carried into the orders.
+
+    Returns
+    -------
+    RebalancePlan
+        ``status`` ``"liquidation"``, solver ``"none"``, every weight after 0
+        (an account holding nothing trades nothing, and its note says so).
+        The policy constraints are not checked (nothing is held after); the
+        trade limits are, in ``checks``.
+
+    Raises
+    ------
+    InputError
+        Prices given but missing for a held asset.
+    InfeasibleError
+        A turnover cap (which no sale can meet: its measure is the value after,
+        0) or a participation limit forbids selling everything; each named.
+    """
+    assets, n, price, v0 = rb.assets, rb.n, acct.price, acct.v0
+    trades = np.where(acct.h != 0, -acct.h, 0.0)
+    sold = trades != 0
+    traded = float(np.abs(trades).sum())
+    checks: dict[str, dict] = {}
+    if rb.max_turnover is not None:
+        if traded > 0:
+            raise InfeasibleError(
+                f"the liquidation sells {traded:,.2f}, which no turnover cap allows "
+                f"(max_turnover = {rb.max_turnover:g} of the value after trading, which is 0): "
+                "remove max_turnover for a liquidation, or withdraw less",
+                [{"name": "turnover cap", "relax_by": math.inf}],
+            )
+        checks["turnover cap"] = {"ok": True, "max_violation": 0.0}
+    if rb.participation is not None:
+        most = rb.participation * rb.rc.adv
+        over = np.flatnonzero(np.abs(trades) > most * (1 + LIMIT_SLACK) + 1e-9)
+        if len(over):
+            names = "; ".join(
+                f"{assets[i]} ({abs(trades[i]):,.2f} to sell, at most {most[i]:,.2f})" for i in over
+            )
+            raise InfeasibleError(
+                f"the liquidation sells more than the participation limit allows "
+                f"(participation = {rb.participation:g} of ADV) in {names}: raise participation "
+                "to allow the sales, or withdraw less",
+                [
+                    {
+                        "name": "participation limit",
+                        "label": f"participation limit [{assets[i]}]",
+                        "relax_by": float(abs(trades[i]) - most[i]),
+                    }
+                    for i in over
+                ],
+            )
+        checks["participation limit"] = {"ok": True, "max_violation": 0.0}
+    quantity = np.full(n, np.nan)
+    if price is not None:
+        missing = sold & ~np.isfinite(price)
+        if missing.any():
+            raise InputError(
+                f"prices missing for held assets to sell: {', '.join(assets[missing])}; "
+                "give a price for every held asset"
+            )
+        quantity = np.where(sold, trades / np.where(np.isfinite(price), price, 1.0), np.nan)
+    table, costs, total = _orders(rb, trades, quantity, price)
+    if sold.any():
+        count = int(sold.sum())
+        note = (
+            f"liquidation: the withdrawal of {-acct.flow:,.2f} is the whole portfolio and sells "
+            f"everything; {count} position{'s' if count != 1 else ''} sold, {-trades.sum():,.2f} "
+            f"raised, estimated cost {total:,.2f}"
+        )
+    else:
+        note = (
+            f"no positions to sell and no value left after the cash flow of {acct.flow:,.2f}: "
+            "the account is empty, no trade"
+        )
+    tau = acct.tau
+    w_before = acct.h / v0 if v0 > 0 else np.zeros(n)
+    w_after = np.zeros(n)
+    return RebalancePlan(
+        trades=table,
+        weights_before=pd.Series(w_before, index=assets, name="weight_before"),
+        weights_after=pd.Series(w_after, index=assets, name="weight_after"),
+        target=pd.Series(tau, index=assets, name="target"),
+        drift=pd.Series(w_before - tau, index=assets, name="drift"),
+        tracking_error_before=math.sqrt(rb.risk.variance(w_before - tau)),
+        tracking_error_after=math.sqrt(rb.risk.variance(w_after - tau)),
+        # everything sold: 1 of the value before (of the gross positions when they net to 0)
+        turnover=traded / v0 if v0 > 0 else (1.0 if traded > 0 else 0.0),
+        total_cost=total,
+        costs=costs,
+        value_before=v0,
+        value_after=0.0,
+        cash_flow=acct.flow,
+        cash_residual=0.0,
+        status="liquidation",
+        solver="none",
+        notes=(note,),
+        checks=checks,
+        timings={"compile": 0.0, "solve": 0.0, "other": time.perf_counter() - started},
+        as_of=_iso(as_of),
+        portfolio_id=portfolio_id,
+        currency=rb.currency,
+    )
+
+
+def _orders(
+    rb: Rebalancer, trades: np.ndarray, quantity: np.ndarray, price: np.ndarray | None
+) -> tuple[pd.DataFrame, dict[str, float], float]:
+    """The orders table of the trades, their costs by component and the total (currency).
+
+    ``trades`` (currency, buys positive), ``quantity`` (units, NaN where none) and
+    ``price`` (or None) have shape (n,); one row per asset traded.
+    """
+    parts = rb.rc.breakdown(trades)
+    est = parts["proportional"] + parts["impact"] + parts["fixed"]
+    traded = np.flatnonzero(trades != 0)
+    numbers = np.column_stack(
+        [
+            np.abs(trades[traded]),
+            np.abs(quantity[traded]),
+            price[traded] if price is not None else np.full(len(traded), np.nan),
+            parts["proportional"][traded],
+            parts["impact"][traded],
+            parts["fixed"][traded],
+            est[traded],
+        ]
+    )
+    # one float block, then the side column taken from a ready string array: far cheaper
+    # than a dict of columns per account
+    index = rb.assets.take(traded)
+    index.name = "asset"
+    table = pd.DataFrame(numbers, index=index, columns=_COLUMNS)
+    table.insert(0, "side", _SIDES.take((trades[traded] > 0).astype(np.intp)))
+    return table, {k: float(v.sum()) for k, v in parts.items()}, float(est.sum())
+
+
+def _gap(rb: Rebalancer, w_after: np.ndarray, tau: np.ndarray) -> str:
+    """``the largest weight gap is 3.28 points (BONDS), tracking error 0.53%``."""
+    gap = w_after - tau
+    j = int(np.argmax(np.abs(gap)))
+    te = math.sqrt(rb.risk.variance(gap))
+    return (
+        f"the largest weight gap is {abs(gap[j]) * 100:.2f} points ({rb.assets[j]}), "
+        f"tracking error {te:.2%}"
+    )
+
+
+def _cause_notes(
+    rb: Rebalancer, trades: np.ndarray, w_after: np.ndarray, tau: np.ndarray, v1: float
+) -> list[str]:
+    """Notes naming what keeps the plan off its target besides costs (module docstring).
+
+    ``trades`` (currency), ``w_after`` and ``tau`` (decimals) have shape (n,).
+    """
+    notes = []
+    off = float(np.abs(w_after - tau).max(initial=0.0)) > GAP_TOL
+    cap = rb.max_turnover
+    traded = float(np.abs(trades).sum())
+    if cap is not None and off:
+        if cap == 0 and traded == 0:
+            notes.append(
+                f"the turnover cap (max_turnover = {cap:g}) allows no trade: {_gap(rb, w_after, tau)}"
+            )
+        elif cap > 0 and traded >= cap * v1 * (1 - 1e-6):
+            notes.append(
+                f"the turnover cap (max_turnover = {cap:g}) binds at {traded / v1:.2%} of the "
+                f"value after trading: {_gap(rb, w_after, tau)}"
+            )
+    held = [i for i in sorted(rb.untradeable) if abs(w_after[i] - tau[i]) > GAP_TOL]
+    if held:
+        which = ", ".join(f"{rb.assets[i]} {w_after[i]:.2%} against {tau[i]:.2%}" for i in held)
+        notes.append(
+            f"the target is out of reach: untradeable assets are held off it ({which}); "
+            f"{_gap(rb, w_after, tau)}"
+        )
+    return notes

@@ -12,7 +12,7 @@ and pickles (the programs and workspaces are rebuilt on first use).
 
 from __future__ import annotations
 
-import math
+import numbers
 import threading
 import time
 from collections import OrderedDict
@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 
 from optimizer import diagnosis, soft
-from optimizer.constraints import LongOnly, resolve
+from optimizer.constraints import LongOnly, constraint_tuple, resolve
 from optimizer.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError
 from optimizer.pieces import Piece
 from optimizer.rebalance.account import make_account
 from optimizer.rebalance.fixed import drop_tickets, minimum_trades
 from optimizer.rebalance.lots import lot_vector
-from optimizer.rebalance.plan import assemble
+from optimizer.rebalance.plan import assemble, liquidation
 from optimizer.rebalance.program import RebalanceProgram, compile_rebalance
 from optimizer.rebalance.session import Session
 from optimizer.rebalance.tracking import Root
@@ -37,7 +37,7 @@ from optimizer.riskmodel import RiskModel
 from optimizer.solve import chain_of
 from optimizer.trades import RebalancePlan
 from optimizer.universe import Universe, check_universe
-from optimizer.validation import covariance_or_factors, series
+from optimizer.validation import covariance_or_factors, finite_number, series
 from optimizer.verify import Checker
 
 #: Default ``tracking_weight``: basis points of cost worth paying to cut tracking error
@@ -49,12 +49,9 @@ PROGRAM_BYTES = 64 * 2**20
 
 
 def _number(value, what: str, *, minimum: float = 0.0, strict: bool = False) -> float:
-    """A finite number at least ``minimum`` (above it when ``strict``)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(v) or v < minimum or (strict and v == minimum):
+    """A finite number at least ``minimum`` (above it when ``strict``); bool and text refused."""
+    v = finite_number(value, what=what)
+    if v < minimum or (strict and v == minimum):
         side = "positive" if strict and minimum == 0 else "non-negative"
         raise InputError(f"{what} must be {side} and finite, got {value!r}")
     return v
@@ -62,10 +59,8 @@ def _number(value, what: str, *, minimum: float = 0.0, strict: bool = False) -> 
 
 def _band_vector(bands, assets: pd.Index) -> np.ndarray:
     """No-trade band half-widths by asset (NaN: no band), shape (n,)."""
-    if isinstance(bands, int | float) and not isinstance(bands, bool):
-        if not bands >= 0:
-            raise InputError("no_trade_bands must be non-negative")
-        return np.full(len(assets), float(bands))
+    if isinstance(bands, numbers.Real) and not isinstance(bands, bool | np.bool_):
+        return np.full(len(assets), _number(bands, "no_trade_bands"))
     s = series(bands, what="no_trade_bands")
     extra = s.index.difference(assets)
     if len(extra):
@@ -183,7 +178,7 @@ class Rebalancer:
                 raise InputError(f"untradeable names unknown asset {a!r}")
         self.untradeable = frozenset(int(self.assets.get_loc(str(a))) for a in names)
         self.chain = chain_of(solvers)
-        self.constraints = tuple(constraints or ())
+        self.constraints = constraint_tuple(constraints)
         self.cset = resolve(self.constraints, self.assets, universe)
         self.pieces: tuple[Piece, ...] = tuple(self.cset.pieces)
         self.budget = self.cset.budget if self.cset.budget is not None else 1.0
@@ -348,7 +343,8 @@ class Rebalancer:
         prices : pandas.Series, optional
             Price per unit; turns notionals into quantities (rounded to ``lot_size``).
         cash_flow : float
-            Currency to invest (> 0) or to raise (< 0).
+            Currency to invest (> 0) or to raise (< 0). Raising the whole
+            portfolio is a liquidation: every position is sold (the notes say so).
         as_of, portfolio_id
             Carried into the orders.
 
@@ -370,6 +366,8 @@ class Rebalancer:
         """
         started = time.perf_counter()
         acct = make_account(self, holdings, target, prices, cash_flow)
+        if acct.v1 == 0:  # the whole portfolio withdrawn: sell everything
+            return liquidation(self, acct, started=started, as_of=as_of, portfolio_id=portfolio_id)
         session = Session(self, acct)
         t1 = time.perf_counter()
         sol = session.convex()

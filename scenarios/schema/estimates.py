@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 from models import covariance as _covariance
 from models import expected_returns as _expected_returns
 from models import returns as _returns
+from models._common import validate_returns
 from models.estimates import Estimates
 from optimizer.errors import InputError
 from scenarios.loader import Reader, Table, check_number, closest, frozen_mapping, join, type_name
@@ -55,6 +57,11 @@ class EstimatesSpec:
     keyword options, checked against the estimators' signatures.
 
     Every Series and DataFrame is labelled by asset id in the universe's order.
+    ``origin`` is the scenario file (as named on the command line): the
+    estimators' errors and warnings are re-raised with it, the key and the
+    data file in front. ``data_notes`` are the warnings of the data checks
+    made when the file was read (returns that look like percent, ...),
+    already given then and not repeated by :meth:`cov` and :meth:`mu`.
     """
 
     source: str
@@ -72,20 +79,57 @@ class EstimatesSpec:
     covariance_options: Mapping[str, Any] = field(default_factory=lambda: frozen_mapping({}))
     expected_returns: str | None = None
     expected_returns_options: Mapping[str, Any] = field(default_factory=lambda: frozen_mapping({}))
+    origin: str = ""
+    data_notes: tuple[str, ...] = ()
 
     def cov(self) -> pd.DataFrame:
         """The annualized covariance (runs the estimator, or ``from_cma``)."""
         if self.source == "cma":
             return _covariance.from_cma(self.volatility, self.correlation)
-        fn = getattr(_covariance, str(self.covariance))
-        return fn(self.returns, **self.covariance_options)
+        name = str(self.covariance)
+        fn = getattr(_covariance, name)
+        return self._estimate("covariance", name, fn, self.covariance_options)
 
     def mu(self) -> pd.Series:
         """The annualized expected returns (runs the estimator, or the CMA figures)."""
         if self.source == "cma":
             return self.expected_return.copy()
-        fn = getattr(_expected_returns, str(self.expected_returns))
-        return fn(self.returns, **self.expected_returns_options)
+        name = str(self.expected_returns)
+        fn = getattr(_expected_returns, name)
+        return self._estimate("expected_returns", name, fn, self.expected_returns_options)
+
+    def _estimate(
+        self, key: str, name: str, fn: Callable[..., Any], options: Mapping[str, Any]
+    ) -> Any:
+        """``fn(returns, **options)``; its errors and warnings name the key and the data file.
+
+        An InputError becomes ``"<scenario>: estimates.<key> = '<name>' on <source> file
+        '<file>' (<T> returns of <n> assets, <first>..<last>): <message>"``; a warning
+        gets the data file in front (the data checks' warnings given when the file was read
+        are not repeated).
+        """
+        rets = self.returns
+        span = f"{rets.index[0].date()}..{rets.index[-1].date()}" if len(rets) else "no dates"
+        about = (
+            f"{name!r} on {self.source} file {self.file.name!r} ({len(rets)} returns of "
+            f"{rets.shape[1]} assets, {span})"
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                out = fn(rets, **options)
+            except InputError as exc:
+                raise InputError(
+                    f"{_head(self.origin, f'estimates.{key}')} = {about}: {exc}"
+                ) from None
+        for w in caught:
+            if str(w.message) not in self.data_notes:
+                warnings.warn(self._data_note(str(w.message)), w.category, stacklevel=3)
+        return out
+
+    def _data_note(self, message: str) -> str:
+        """A warning about the data, with the scenario, the key and the data file in front."""
+        return f"{_head(self.origin, 'estimates.file')}: {self.source} file {self.file.name!r}: {message}"
 
     def build(self) -> Estimates:
         """:class:`models.estimates.Estimates` from :meth:`mu` and :meth:`cov`."""
@@ -97,6 +141,11 @@ class EstimatesSpec:
             f"{idx[0].date()}..{idx[-1].date()})"
         )
         return Estimates(mu=self.mu(), cov=self.cov(), source=what)
+
+
+def _head(origin: str, where: str) -> str:
+    """``"<scenario>: <key path>"`` (the key path alone without a scenario file)."""
+    return f"{origin}: {where}" if origin else where
 
 
 def read_estimates(top: Table, names: Names) -> EstimatesSpec:
@@ -133,13 +182,14 @@ def read_estimates(top: Table, names: Names) -> EstimatesSpec:
     if start is not None and end is not None and start > end:
         raise t.error("end", f"{end} is before start {start}")
     data, rets = _data_file(t, names, source, path, start, end, missing)
+    notes = _data_checks(t, source, path, rets)
     if "periods_per_year" not in cov_opts or "periods_per_year" not in mean_opts:
         try:
             _returns.periods_per_year(rets)
         except InputError as exc:
             raise t.error(
                 "file",
-                f"{exc} (as estimates.covariance_options and "
+                f"{source} file {path.name!r}: {exc} (as estimates.covariance_options and "
                 "estimates.expected_returns_options = { periods_per_year = ... })",
             ) from None
     return EstimatesSpec(
@@ -155,7 +205,29 @@ def read_estimates(top: Table, names: Names) -> EstimatesSpec:
         covariance_options=frozen_mapping(cov_opts),
         expected_returns=mean_name,
         expected_returns_options=frozen_mapping(mean_opts),
+        origin=str(t.r.path),
+        data_notes=notes,
     )
+
+
+def _data_checks(t: Table, source: str, path: Path, rets: pd.DataFrame) -> tuple[str, ...]:
+    """The returns checks every estimator makes, once, naming the data file.
+
+    A return at or below -100% (naming asset and date) is an error; the
+    warnings (returns that look like percent) are given here with the file in
+    front, and their messages returned so that the estimators do not repeat
+    them.
+    """
+    what = f"{source} file {path.name!r}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            validate_returns(rets)
+        except InputError as exc:
+            raise t.error("file", f"{what}: {exc}") from None
+    for w in caught:
+        warnings.warn(str(t.error("file", f"{what}: {w.message}")), w.category, stacklevel=3)
+    return tuple(str(w.message) for w in caught)
 
 
 def _data_file(

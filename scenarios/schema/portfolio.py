@@ -60,7 +60,12 @@ class Holdings:
 
     @property
     def weights(self) -> pd.Series:
-        """Each asset's value over :attr:`total` (these sum to 1 only without cash)."""
+        """Each asset's value over :attr:`total` (these sum to 1 only without cash).
+
+        All 0 for an empty account (nothing held yet, a deposit to invest).
+        """
+        if self.total == 0:
+            return self.values * 0.0
         return self.values / self.total
 
 
@@ -169,6 +174,7 @@ def read_holdings(
         raise t.r.error(join(t.path(form), bad), f"negative holding {values[bad]:g}{SHORTS}")
     full = values.reindex(names.assets, fill_value=0.0).rename("value")
     holdings = Holdings(values=full, cash=cash, quantities=quantities, prices=prices)
-    if not holdings.total > 0:
-        raise t.error(form, f"the holdings total {holdings.total:g}: must be positive")
+    if holdings.total < 0:
+        raise t.error(form, f"the holdings total {holdings.total:g}: must not be negative")
+    # a total of 0 is an empty account: [rebalance] then needs a deposit (read_rebalance)
     return holdings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -157,6 +157,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     top = Table(reader, doc, "", _TOP)
 
     port = read_portfolio(top)
+    port_given = port["value"]
     universe, asset_names = read_assets(top)
     names = Names(universe)
     cons_t, long_only = constraints_table(top)
@@ -167,8 +168,12 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
             raise reader.error(
                 "portfolio.value", "missing (required unless [holdings] gives the values)"
             )
-        port["value"] = holdings.total
-    elif holdings is not None and abs(holdings.total - port["value"]) > 1e-6 * port["value"]:
+        port["value"] = holdings.total  # 0 for an empty account: the deposit, below
+    elif (
+        holdings is not None
+        and holdings.total > 0
+        and abs(holdings.total - port["value"]) > 1e-6 * port["value"]
+    ):
         raise reader.error(
             "portfolio.value",
             f"{port['value']:,.2f} but the holdings total {holdings.total:,.2f} "
@@ -181,6 +186,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     tactical = read_tactical(top, names)
     costs = read_costs(top, names)
     rebalance = read_rebalance(top, names, holdings, portfolio)
+    if holdings is not None and holdings.total == 0:
+        portfolio = _empty_account_value(reader, portfolio, rebalance, given=port_given)
     stress = read_stress(top, names)
     validation = read_validation(top)
     backtest = read_backtest(top, names, estimates, policy, portfolio)
@@ -204,3 +211,23 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         backtest=backtest,
         montecarlo=montecarlo,
     )
+
+
+def _empty_account_value(
+    reader: Reader, portfolio: Portfolio, spec: RebalanceSpec, *, given: float | None
+) -> Portfolio:
+    """The portfolio of an empty account (holdings total 0): its value is the deposit.
+
+    Raises
+    ------
+    InputError
+        ``portfolio.value`` given and not the deposit (both named).
+    """
+    deposit = spec.cash_flow
+    if given is not None and abs(given - deposit) > 1e-6 * deposit:
+        raise reader.error(
+            "portfolio.value",
+            f"{given:,.2f} but the account holds nothing and rebalance.cash_flow deposits "
+            f"{deposit:,.2f}; omit portfolio.value to use the deposit",
+        )
+    return replace(portfolio, value=deposit)

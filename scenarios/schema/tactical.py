@@ -2,7 +2,10 @@
 
 The rules' conditions are checked with :func:`scenarios.tactical.parse_condition`,
 the grammar the overlay evaluates them with (there is one grammar; the loader's
-:func:`check_expression` is the same function).
+:func:`check_expression` is the same function), then evaluated on the file's
+indicators with :func:`scenarios.tactical.evaluate_rule`: a rule that divides
+by zero or overflows on them is refused at load time, naming the file, the
+rule and what was zero.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 
 from scenarios.loader import Table, frozen_mapping, identifier, join
 from scenarios.schema.common import PCT, Names, check_sum
-from scenarios.tactical import Rule, parse_condition
+from scenarios.tactical import Rule, evaluate_rule, parse_condition
 
 _TACTICAL = ("indicators", "band", "offset", "rules")
 _RULE = ("name", "when", "equity")
@@ -38,7 +41,8 @@ class Tactical:
         Tag -> share of the equity cut it receives (shares sum to 1).
     rules : tuple of TacticalRule
         The rules in file order, with distinct names; every ``when`` passes
-        :func:`scenarios.tactical.parse_condition` over the indicator names.
+        :func:`scenarios.tactical.parse_condition` over the indicator names and
+        evaluates on the indicators (:func:`scenarios.tactical.evaluate_rule`).
     """
 
     indicators: Mapping[str, float]
@@ -87,7 +91,12 @@ def read_tactical(top: Table, names: Names) -> Tactical | None:
         with g.r.wrap(g.path("when")):
             parse_condition(when, list(indicators))
         equity = g.number("equity", low=-1, high=1, hint=PCT)
-        rules.append(TacticalRule(name=name, when=when, equity=equity))
+        rule = TacticalRule(name=name, when=when, equity=equity)
+        # the indicators are the file's own numbers: a rule that cannot be evaluated on
+        # them (a zero divisor, an overflow) fails every run, so it is refused here
+        with g.r.wrap(g.path("when")):
+            evaluate_rule(rule, indicators)
+        rules.append(rule)
     return Tactical(
         indicators=frozen_mapping(indicators),
         band=band,

@@ -79,7 +79,11 @@ class RebalanceSpec:
     ----------
     cash_flow : float
         Currency to invest (> 0) or to raise (< 0): the holdings' cash plus
-        ``[rebalance].cash_flow`` (cash held is invested).
+        ``[rebalance].cash_flow`` (cash held is invested). Minus the whole
+        portfolio (positions plus cash withdrawn) is a liquidation.
+    pending_flow : float
+        ``[rebalance].cash_flow`` alone: the deposit (> 0) or withdrawal (< 0)
+        pending, which makes any rebalance trigger trade.
     threshold : float or None
         Trade only when some weight drifts more than this from its target
         (decimal); None: always rebalance.
@@ -108,6 +112,7 @@ class RebalanceSpec:
     """
 
     cash_flow: float = 0.0
+    pending_flow: float = 0.0
     threshold: float | None = None
     tracking_weight: float | None = None
     min_trade: float | None = None
@@ -205,13 +210,23 @@ def read_rebalance(
                 "(or list it in rebalance.untradeable)",
             )
     flow = t.number("cash_flow", 0.0)
-    if holdings.total + flow <= 0:
+    total = holdings.total
+    # exactly the whole portfolio (to a cent's rounding) is a liquidation: every position sold
+    if total + flow < -1e-9 * max(1.0, total):
         raise t.error(
             "cash_flow",
-            f"withdraws {-flow:,.2f}, more than the portfolio's {holdings.total:,.2f}",
+            f"withdraws {-flow:,.2f}, more than the portfolio's {total:,.2f} (positions plus "
+            f"cash): at most {total:,.2f} can be withdrawn, which sells everything",
+        )
+    if total <= 0 and flow <= 0:
+        raise t.r.error(
+            "holdings",
+            f"the account is empty (positions plus cash {total:,.2f}) and nothing is deposited: "
+            "give holdings values, holdings.cash, or a positive rebalance.cash_flow to invest",
         )
     return RebalanceSpec(
         cash_flow=holdings.cash + flow,
+        pending_flow=flow,
         threshold=t.number("threshold", None, low=0, high=1, strict_low=True, hint=PCT),
         untradeable=tuple(untradeable),
         prices=holdings.prices,

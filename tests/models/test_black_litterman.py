@@ -140,10 +140,10 @@ def test_views_matrix_tags_spread_equally():
     np.testing.assert_allclose(p.loc["ex-US vs US"], [-2 / 3, 1 / 3, 1 / 3, 0, 0])
 
 
-def test_views_matrix_asset_takes_precedence_over_tag_of_same_name():
-    uni = Universe(["CASH", "BONDS"], tags={"BONDS": ["CASH"]})
-    p, _ = views_matrix([View.absolute("CASH", 0.01)], ["CASH", "BONDS"], universe=uni)
-    np.testing.assert_array_equal(p.iloc[0], [1, 0])
+def test_views_cannot_meet_an_asset_and_a_tag_of_the_same_name():
+    # ids and tags share one namespace: a view's name is never ambiguous
+    with pytest.raises(InputError, match=r"asset id 'CASH' is also a tag \(carried by BONDS\)"):
+        Universe(["CASH", "BONDS"], tags={"BONDS": ["CASH"]})
 
 
 @pytest.mark.parametrize(

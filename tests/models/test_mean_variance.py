@@ -339,24 +339,58 @@ def test_mu_as_a_dict_and_unsorted(problem) -> None:
 def test_target_return_above_the_max(problem) -> None:
     mu, cov, uni = problem
     cons = policy(mu)
-    top = mv.max_return(mu, cov, constraints=cons, universe=uni).expected_return
-    with pytest.raises(InputError, match=rf"target_return 0.5 .*at most {top:.6g}"):
+    top = mv.max_return(mu, cov, constraints=cons, universe=uni)
+    low = mv.min_variance(cov, mu=mu, constraints=cons, universe=uni).expected_return
+    with pytest.raises(InfeasibleError) as info:
         mv.efficient_return(mu, cov, target_return=0.5, constraints=cons, universe=uni)
+    msg, err = str(info.value), info.value
+    assert (
+        rf"target_return 0.5 is outside the achievable range: at most {top.expected_return:.6g}"
+        in msg
+    )
+    assert f"efficient range of target_return: {low:.6g} (least risk) to" in msg
+    binding = list(dict.fromkeys(b["name"] for b in top.binding))
+    assert binding and all(f"'{name}'" in msg for name in binding)
+    assert "binding at the highest-return portfolio" in msg
+    assert err.diagnosis[0]["name"] == "target_return"
+    assert err.diagnosis[0]["relax_by"] == pytest.approx(0.5 - top.expected_return)
+    assert err.diagnosis[0]["reachable"] == pytest.approx([low, top.expected_return])
+    assert [d["name"] for d in err.diagnosis[1:]] == binding
 
 
 def test_target_return_above_the_max_when_caught_by_arithmetic(problem) -> None:
     mu, cov, _ = problem
     top = float(mu.max())
-    with pytest.raises(InputError, match=rf"at most {top:.6g}"):
+    with pytest.raises(InfeasibleError, match=rf"target_return .* at most {top:.6g}") as info:
         mv.efficient_return(mu, cov, target_return=top + 0.01, constraints=[Bounds(upper=1.0)])
+    # how much each binding constraint must give alone, checked by solving with it relaxed
+    relax = {d["name"]: d["relax_by"] for d in info.value.diagnosis[1:]}
+    assert relax["long-only"] > 0
+    assert f"'long-only' by {relax['long-only']:.4g}" in str(info.value)
+    lower = -relax["long-only"] * (1 + 1e-6)
+    reached = mv.max_return(mu, cov, constraints=[Bounds(lower=lower, upper=1.0)])
+    assert reached.expected_return >= top + 0.01 - 1e-7
 
 
 def test_target_volatility_below_the_min(problem) -> None:
     mu, cov, uni = problem
     cons = policy(mu)
-    floor = mv.min_variance(cov, constraints=cons, universe=uni).volatility
-    with pytest.raises(InputError, match=rf"target_volatility 0.01 .*at least {floor:.6g}"):
+    floor = mv.min_variance(cov, constraints=cons, universe=uni)
+    top = mv.max_return(mu, cov, constraints=cons, universe=uni)
+    with pytest.raises(InfeasibleError) as info:
         mv.efficient_risk(mu, cov, target_volatility=0.01, constraints=cons, universe=uni)
+    msg, err = str(info.value), info.value
+    assert (
+        f"target_volatility 0.01 is outside the achievable range: at least {floor.volatility:.6g}"
+        in msg
+    )
+    assert f"to {top.volatility:.6g} (the highest-return portfolio's)" in msg
+    assert "binding at the least-risk portfolio" in msg
+    binding = list(dict.fromkeys(b["name"] for b in floor.binding))
+    assert all(f"'{name}'" in msg for name in binding)
+    assert err.diagnosis[0]["name"] == "target_volatility"
+    assert err.diagnosis[0]["relax_by"] == pytest.approx(floor.volatility - 0.01)
+    assert [d["name"] for d in err.diagnosis[1:]] == binding
 
 
 def test_max_sharpe_when_nothing_beats_the_risk_free_rate(problem) -> None:
