@@ -197,7 +197,12 @@ def _volatility_values(volatility: object) -> pd.Series:
     if len(volatility) == 0:
         raise InputError("volatility is empty")
     validation.labels(volatility.index, what="volatility")
-    values = pd.to_numeric(volatility, errors="coerce").astype(float)
+    text = [str(a) for a, v in volatility.items() if not validation.is_real(v)]
+    if text:  # text is not a number, even when it reads as one ("0.1")
+        raise InputError(
+            f"volatility must be numbers by asset; not a number for: {name_list(text)}"
+        )
+    values = volatility.astype(float)
     bad = values.index[~np.isfinite(values.to_numpy())]
     if len(bad):
         raise InputError(f"volatility is missing, non-numeric or infinite for: {name_list(bad)}")

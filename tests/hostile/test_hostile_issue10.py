@@ -262,3 +262,11 @@ def test_a_return_below_minus_100_percent_in_the_api() -> None:
     returns.loc["2008-10-01", "Enrgy"] = -1.5
     with pytest.raises(InputError, match=r"Enrgy on 2008-10-01 is -150.00%"):
         covariance.ledoit_wolf(returns)
+
+
+def test_text_volatilities_are_refused_in_the_api() -> None:
+    text = pd.Series(["0.16", 0.18, 0.05, 0.19], index=IDS)
+    with pytest.raises(
+        InputError, match=r"volatility must be numbers by asset; not a number for: A"
+    ):
+        covariance.from_cma(text, pd.DataFrame(CORR, index=IDS, columns=IDS))
