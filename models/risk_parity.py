@@ -63,7 +63,7 @@ from optimizer.pieces import Point
 from optimizer.riskmodel import RiskModel
 from optimizer.terms import LogBarrierTerm
 from optimizer.universe import Universe
-from optimizer.validation import vector
+from optimizer.validation import is_real, vector
 
 __all__ = ["compile", "risk_parity"]
 
@@ -76,30 +76,41 @@ BUDGET_NOTE_TOL = 1e-6
 # ----------------------------------------------------------------------------- validation
 
 
+#: Smallest risk budget, relative to the largest, that float64 arithmetic can honour.
+BUDGET_FLOOR = 1e-12
+
+
 def _budget_vector(budgets, assets: pd.Index) -> np.ndarray:
     """Budgets as a positive vector in ``assets`` order, summing to one."""
     n = len(assets)
     if budgets is None:
         return np.full(n, 1.0 / n)
     if isinstance(budgets, Mapping) and not isinstance(budgets, pd.Series):
-        try:
-            budgets = pd.Series(dict(budgets), dtype=float)
-        except (TypeError, ValueError):
-            raise InputError("budgets must map asset -> positive number") from None
+        budgets = pd.Series(dict(budgets), dtype=object)
     if not isinstance(budgets, pd.Series):
         raise InputError(
             f"budgets must be a pandas Series or a mapping asset -> positive number, "
             f"got {type(budgets).__name__}"
         )
-    try:
-        values = budgets.astype(float)
-    except (TypeError, ValueError):
-        raise InputError("budgets must be numeric (asset -> positive number)") from None
-    b = vector(values, assets, what="budgets")
+    text = [str(a) for a, v in budgets.items() if not is_real(v)]
+    if text:  # "0.2" reads as a number but is text
+        raise InputError(
+            f"budgets must be numbers (asset -> positive number); not for: {', '.join(text)}"
+        )
+    b = vector(budgets.astype(float), assets, what="budgets")
     bad = assets[b <= 0]
     if len(bad):
         shown = ", ".join(f"{a} ({v:g})" for a, v in zip(bad, b[b <= 0], strict=True))
         raise InputError(f"budgets must be positive; zero or negative for: {shown}")
+    tiny = assets[b < BUDGET_FLOOR * b.max()]
+    if len(tiny):
+        shown = ", ".join(
+            f"{a} ({v:g})" for a, v in zip(tiny, b[b < BUDGET_FLOOR * b.max()], strict=True)
+        )
+        raise InputError(
+            f"budgets below {BUDGET_FLOOR:g} of the largest cannot be met in floating point: "
+            f"{shown}; give them a larger budget or leave the assets out"
+        )
     return b / b.sum()
 
 

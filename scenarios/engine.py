@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import time
@@ -114,9 +115,9 @@ class RunResult:
 
 
 def sharpe(a: Allocation, rf: float) -> float | None:
-    if a.expected_return is None or a.volatility <= 0:
-        return None
-    return (a.expected_return - rf) / a.volatility
+    """The Sharpe ratio at the scenario's rate; None without returns or for a riskless portfolio."""
+    value = a.sharpe_ratio(rf)
+    return None if value is None or not math.isfinite(value) else value
 
 
 def targets_table(res: RunResult) -> pd.DataFrame:

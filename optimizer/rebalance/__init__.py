@@ -70,6 +70,7 @@ from optimizer.compiled import ContentCache
 from optimizer.constraints import constraint_tuple
 from optimizer.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError, SolverError
+from optimizer.rebalance.discrete import DiscreteAllocation, discrete_allocation
 from optimizer.rebalance.rebalancer import DEFAULT_TRACKING_WEIGHT, Rebalancer
 from optimizer.riskmodel import content_key
 from optimizer.trades import RebalancePlan
@@ -80,7 +81,9 @@ __all__ = [
     "DEFAULT_TRACKING_WEIGHT",
     "SHARED",
     "CostModel",
+    "DiscreteAllocation",
     "Rebalancer",
+    "discrete_allocation",
     "rebalance",
     "rebalance_batch",
     "shared",

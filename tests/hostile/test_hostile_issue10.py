@@ -270,3 +270,17 @@ def test_text_volatilities_are_refused_in_the_api() -> None:
         InputError, match=r"volatility must be numbers by asset; not a number for: A"
     ):
         covariance.from_cma(text, pd.DataFrame(CORR, index=IDS, columns=IDS))
+
+
+@pytest.mark.parametrize(
+    ("budgets", "culprit"),
+    [
+        ({"A": 1e-300, "B": 1.0, "C": 1.0, "D": 1.0}, r"below 1e-12 of the largest.*A \(1e-300\)"),
+        ({"A": "0.2", "B": 1.0, "C": 1.0, "D": 1.0}, r"budgets must be numbers.*not for: A"),
+    ],
+)
+def test_risk_budgets_that_cannot_be_met(budgets, culprit) -> None:
+    from models.risk_parity import risk_parity
+
+    with pytest.raises(InputError, match=culprit):
+        risk_parity(COV, budgets=budgets)

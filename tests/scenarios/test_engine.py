@@ -144,8 +144,7 @@ class PlanWithRelaxed:
 
 
 def with_relaxed(res):
-    alloc = SimpleNamespace(**vars(res.allocation))
-    alloc.relaxed = RELAXED_ALLOCATION
+    alloc = dataclasses.replace(res.allocation, relaxed=RELAXED_ALLOCATION)
     return dataclasses.replace(res, allocation=alloc, plan=PlanWithRelaxed(res.plan, RELAXED_PLAN))
 
 
