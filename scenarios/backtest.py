@@ -6,7 +6,9 @@ are applied, then the policy decides whether to trade; trades happen at that
 date's close and earn the next period's returns. The allocation callable sees
 only the history up to and including the decision date (no look-ahead), and
 the cost-aware rebalance optimizer (:func:`optimizer.rebalance.rebalance`)
-makes the trades. The policies ``BuyAndHold``, ``Calendar``, ``Threshold`` and
+makes the trades. A :class:`DrawdownRule` and a :class:`TakeProfitRule` switch
+the portfolio to other weights (or back to the target) on its own path. The
+policies ``BuyAndHold``, ``Calendar``, ``Threshold`` and
 ``Hybrid`` are the triggers of :mod:`optimizer.triggers`, the same objects
 that decide a scenario's rebalance.
 """
@@ -123,6 +125,43 @@ class DrawdownRule:
             raise InputError(f"DrawdownRule threshold must be in (0, 1), got {self.threshold!r}")
         if not 0 <= finite_number(self.recover, what="DrawdownRule recover") < threshold:
             raise InputError("DrawdownRule recover must be in [0, threshold)")
+
+
+@dataclass(frozen=True)
+class TakeProfitRule:
+    """Take profits after a gain of ``threshold`` since the last rebalance to the target.
+
+    The gain is the portfolio's compounded return (net of costs, cash flows
+    excluded) since the close of the last date it was traded to the target
+    (the first date counts, and so does a take-profit trade), measured at
+    each date's close before the policy decides, from returns up to that
+    date only. When it reaches ``threshold``, at that close:
+
+    * without ``safer``: the portfolio is rebalanced to the target (the
+      winners' gains sold back to their target weights) and the gain
+      restarts from there;
+    * with ``safer``: it moves to the ``safer`` weights and holds them until
+      the gain since the same reference is back to ``reset`` or below, then
+      returns to the target (re-risks) and the gain restarts.
+
+    The mirror of :class:`DrawdownRule`: that one de-risks after a fall of
+    its threshold from the peak and re-risks once back within ``recover`` of
+    it; this one de-risks after a rise of ``threshold`` and re-risks once all
+    but ``reset`` of it is given back. While a drawdown rule holds its
+    defensive weights, this rule neither fires nor re-risks.
+    """
+
+    threshold: float
+    safer: pd.Series | None = None
+    reset: float = 0.05
+
+    def __post_init__(self) -> None:
+        threshold = finite_number(self.threshold, what="TakeProfitRule threshold", positive=True)
+        reset = finite_number(self.reset, what="TakeProfitRule reset")
+        if not 0 <= reset < threshold:
+            raise InputError(
+                f"TakeProfitRule reset must be in [0, threshold {threshold:g}), got {self.reset!r}"
+            )
 
 
 # ----------------------------------------------------------------------------- result
@@ -243,6 +282,14 @@ def _target_of(allocate, history: pd.DataFrame, assets: pd.Index) -> np.ndarray:
     return np.clip(t, 0.0, None)
 
 
+def _rule_weights(weights: pd.Series, what: str, returns: pd.DataFrame) -> np.ndarray:
+    """A rule's weights as :func:`_target_of` checks them, ``what`` named in any error."""
+    try:
+        return _target_of(weights, returns.iloc[:1], returns.columns)
+    except InputError as exc:
+        raise InputError(f"{what}: {exc}") from None
+
+
 def backtest(
     returns: pd.DataFrame,
     allocate: pd.Series | Callable[[pd.DataFrame], pd.Series],
@@ -254,6 +301,7 @@ def backtest(
     cash_flows: pd.Series | None = None,
     spending: SpendingRule | None = None,
     drawdown_rule: DrawdownRule | None = None,
+    take_profit: TakeProfitRule | None = None,
     periods_per_year: float | None = None,
     risk_free_rate: float = 0.0,
     cov_refresh: int = 12,
@@ -292,6 +340,9 @@ def backtest(
         Endowment spending, withdrawn each period.
     drawdown_rule : DrawdownRule, optional
         Switch to defensive weights after a fall from the peak.
+    take_profit : TakeProfitRule, optional
+        Rebalance to the target, or switch to safer weights, after a gain
+        since the last rebalance to the target.
     periods_per_year : float, optional
         Inferred from the dates by default.
     universe : Universe, optional
@@ -327,9 +378,11 @@ def backtest(
         # several flows on one date add up (a plain add would duplicate the date)
         flows = flows.add(given.groupby(level=0).sum(), fill_value=0.0)
     bands = policy.bands(assets, universe)
-    defensive = None
+    defensive = safer = None
     if drawdown_rule is not None:
-        defensive = _target_of(drawdown_rule.defensive, returns.iloc[:1], assets)
+        defensive = _rule_weights(drawdown_rule.defensive, "DrawdownRule defensive", returns)
+    if take_profit is not None and take_profit.safer is not None:
+        safer = _rule_weights(take_profit.safer, "TakeProfitRule safer", returns)
     tw = policy.tracking_weight if isinstance(policy, Optimized) else TO_TARGET
 
     cov_obj = cov
@@ -387,7 +440,10 @@ def backtest(
     out_values[0], out_weights[0] = holdings.sum(), target
     peak = holdings.sum()
     last_review = dates[0]  # the first allocation counts as a review
-    defensive_on = was_defensive = False
+    defensive_on = safer_on = False
+    mode = "target"  # what the portfolio is traded to: target, defensive or safer
+    growth = ref_growth = 1.0  # compounded return; its value at the last trade to target
+    ref_date = dates[0]
     history_values = [holdings.sum()]
     for i in range(1, len(dates)):
         r = values_arr[i]
@@ -426,16 +482,27 @@ def backtest(
                 notes.append(
                     f"{dates[i].date()}: recovered to {fall:.1%} below the peak, re-risked"
                 )
+        fire = False
+        if take_profit is not None and not defensive_on:
+            gain = growth * (1.0 + port_ret[i]) / ref_growth - 1.0
+            since = f"since {ref_date.date()}"
+            if not safer_on and gain >= take_profit.threshold:
+                fire, safer_on = safer is None, safer is not None
+                to = "the target" if fire else "the safer weights"
+                notes.append(f"{dates[i].date()}: gain {gain:.1%} {since}, took profits to {to}")
+            elif safer_on and gain <= take_profit.reset:
+                safer_on = False
+                notes.append(f"{dates[i].date()}: gain back to {gain:.1%} {since}, re-risked")
         weights_now = holdings / value
         review = policy.reviews(i, as_of=dates[i], last=last_review)
         if review:
             last_review = dates[i]
         if review and callable(allocate):
             target = _target_of(allocate, returns.iloc[: i + 1], assets)
-        goal = defensive if defensive_on else target
-        switched = defensive_on != was_defensive
-        was_defensive = defensive_on
-        is_due = switched or (review and policy.decide(weights_now, goal, bands))
+        was = mode
+        mode = "defensive" if defensive_on else "safer" if safer_on else "target"
+        goal = {"defensive": defensive, "safer": safer}.get(mode, target)
+        is_due = mode != was or fire or (review and policy.decide(weights_now, goal, bands))
         pre_trade[i] = value
         if is_due:
             t, cost = trade(i, holdings, goal)
@@ -446,6 +513,9 @@ def backtest(
                 out_trades[i] = t
                 out_costs[i] = cost
                 port_ret[i] = (holdings.sum() - flow) / before - 1.0
+        growth *= 1.0 + port_ret[i]
+        if is_due and mode == "target":
+            ref_growth, ref_date = growth, dates[i]
         out_values[i] = holdings.sum()
         out_weights[i] = holdings / holdings.sum()
         history_values.append(holdings.sum())

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from optimizer.errors import InputError
-from scenarios.backtest import BacktestResult, backtest, compare
+from scenarios.backtest import BacktestResult, TakeProfitRule, backtest, compare
 from scenarios.engine import Progress, target_allocation
 from scenarios.export import to_jsonable
 from scenarios.schema import Scenario
@@ -73,6 +73,7 @@ class BacktestRun:
                         "recover": spec.drawdown.recover,
                         "defensive": spec.drawdown.defensive,
                     },
+                    "take_profit": _take_profit_report(spec.take_profit),
                     "costs": scn.costs is not None,
                 },
                 "target": self.target,
@@ -83,6 +84,18 @@ class BacktestRun:
                 "timings": self.timings,
             }
         )
+
+
+def _take_profit_report(rule: TakeProfitRule | None) -> dict[str, Any] | None:
+    """The take-profit rule for report.json (``safer`` and ``reset`` None: back to target)."""
+    if rule is None:
+        return None
+    with_safer = rule.safer is not None
+    return {
+        "threshold": rule.threshold,
+        "safer": rule.safer,
+        "reset": rule.reset if with_safer else None,
+    }
 
 
 def run_backtest(scn: Scenario, *, progress: Progress | None = None) -> BacktestRun:
@@ -132,6 +145,7 @@ def run_backtest(scn: Scenario, *, progress: Progress | None = None) -> Backtest
             initial_value=spec.initial_value,
             spending=spec.spending,
             drawdown_rule=spec.drawdown,
+            take_profit=spec.take_profit,
             risk_free_rate=scn.estimates.risk_free_rate,
             universe=scn.universe,
         )

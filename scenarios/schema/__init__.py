@@ -38,7 +38,9 @@ brackets)::
                             (as the objective needs), tau? [0.05], prior? ["policy"],
                             [[model.views]] (black_litterman), budgets? (risk_parity),
                             alpha? [0.95] and target_return? (min_cvar)
-    [policy]                weights (by asset; sum to 1; assets not named are 0)
+    [policy]                weights (by asset; sum to 1; assets not named are 0) | profile
+                            ("conservative" | "moderate" | "aggressive") with horizon
+                            (years, > 0): models.profiles.policy
     [constraints]           long_only? [true], bounds? { min?, max?, <asset id> = { min?,
                             max? } }, and arrays of tables:
       [[constraints.group]]           name, tag | assets, min?, max?
@@ -73,7 +75,9 @@ brackets)::
                             initial_value? [portfolio.value], start?, end? (dates),
                             spending_rate? and spending_window? [12] (periods), drawdown?
                             { threshold, recover? [0.05], defensive (weights by asset, sum
-                            to 1) }, target? ["model": the run's target weights, held
+                            to 1) }, take_profit? { threshold (a gain > 0), safer?
+                            (weights by asset, sum to 1; without it: back to the target),
+                            reset? [0.05] (< threshold; only with safer) }, target? ["model": the run's target weights, held
                             fixed; "policy": the [policy] weights]. Needs a returns
                             history: [estimates] source = "prices" or "returns"; the
                             backtest walks over its returns (cut to start..end).

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from models import profiles
 from optimizer.universe import Universe
 from scenarios.loader import Table, frozen_mapping, join
 from scenarios.schema.common import SHORTS, Names, by_asset, check_sum, listing
@@ -21,6 +22,7 @@ from scenarios.schema.common import SHORTS, Names, by_asset, check_sum, listing
 _PORTFOLIO = ("name", "id", "value", "currency", "as_of")
 _ASSET = ("id", "name", "tags")
 _HOLDINGS = ("values", "quantities", "prices", "weights", "cash")
+_POLICY = ("weights", "profile", "horizon")
 
 
 @dataclass(frozen=True)
@@ -125,16 +127,59 @@ def read_assets(top: Table) -> tuple[Universe, Mapping[str, str]]:
 
 
 def read_policy(top: Table, names: Names, long_only: bool) -> pd.Series | None:
-    """The ``[policy]`` weights, every asset (0 when not named), or None."""
-    t = top.table("policy", ("weights",))
+    """The ``[policy]`` weights, every asset (0 when not named), or None.
+
+    Either ``weights`` (by asset, summing to 1) or an investor profile:
+    ``profile`` ("conservative" | "moderate" | "aggressive") with ``horizon``
+    (years, > 0), the weights of :func:`models.profiles.policy` (the profile's
+    base allocation adjusted for the horizon); the profile's asset classes
+    with a weight must be asset ids of ``[[assets]]``.
+    """
+    t = top.table("policy", _POLICY)
     if t is None:
         return None
-    named = by_asset(t, "weights", names, every=False)
-    if long_only and (named < 0).any():
-        bad = named.index[named < 0][0]
-        raise t.r.error(join(t.path("weights"), bad), f"negative weight {named[bad]:g}{SHORTS}")
-    check_sum(t, "weights", float(named.sum()), "policy weights")
+    if "weights" in t:
+        t.not_with(("profile", "horizon"), "with policy.weights (give weights or a profile)")
+        named = by_asset(t, "weights", names, every=False)
+        if long_only and (named < 0).any():
+            bad = named.index[named < 0][0]
+            raise t.r.error(join(t.path("weights"), bad), f"negative weight {named[bad]:g}{SHORTS}")
+        check_sum(t, "weights", float(named.sum()), "policy weights")
+    elif "profile" in t:
+        named = _profile_policy(t, names)
+    elif "horizon" in t:
+        raise t.error("horizon", 'needs policy.profile (e.g. profile = "moderate")')
+    else:
+        raise t.error(
+            None,
+            "give weights (by asset) or a profile with a horizon, e.g. "
+            'profile = "moderate" and horizon = 10 (years)',
+        )
     return named.reindex(names.assets, fill_value=0.0).rename("policy")
+
+
+def _profile_policy(t: Table, names: Names) -> pd.Series:
+    """``policy.profile`` and ``policy.horizon`` as weights by asset (profile order)."""
+    name = t.string("profile", choices=tuple(profiles.PROFILES))
+    if "horizon" not in t:
+        raise t.error(
+            "horizon",
+            f"missing (required with profile {name!r}): the investment horizon in years, "
+            "e.g. horizon = 10",
+        )
+    years = t.number("horizon", low=0, strict_low=True, hint=" (years)")
+    with t.r.wrap(t.where):
+        weights = profiles.policy(name, years)
+    held = weights[weights > 0]
+    absent = [c for c in held.index if c not in names.asset_set]
+    if absent:
+        raise t.error(
+            "profile",
+            f"{name!r} allocates to {listing(absent)}, not assets of [[assets]]: add "
+            f"[[assets]] with these ids (the profiles' asset classes are "
+            f"{', '.join(profiles.ASSET_CLASSES)}) or give policy.weights instead",
+        )
+    return held
 
 
 def read_holdings(

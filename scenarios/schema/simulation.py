@@ -18,6 +18,7 @@ from scenarios.backtest import (
     Optimized,
     Policy,
     SpendingRule,
+    TakeProfitRule,
     Threshold,
 )
 from scenarios.loader import Table, frozen_mapping, type_name
@@ -33,6 +34,7 @@ _BACKTEST = (
     "spending_rate",
     "spending_window",
     "drawdown",
+    "take_profit",
     "target",
 )
 #: Keys of a backtest policy table, and the ones each kind takes (besides kind and name).
@@ -45,6 +47,7 @@ POLICY_KINDS: dict[str, tuple[str, ...]] = {
     "optimized": ("every", "tracking_weight"),
 }
 _BT_DRAWDOWN = ("threshold", "recover", "defensive")
+_BT_TAKE_PROFIT = ("threshold", "safer", "reset")
 BACKTEST_TARGETS = ("model", "policy")
 _MONTECARLO = (
     "years",
@@ -76,8 +79,10 @@ class BacktestSpec:
     ``end``: the window of ``estimates.returns`` walked over (None: all of
     it). ``spending``: a :class:`~scenarios.backtest.SpendingRule` or None.
     ``drawdown``: a :class:`~scenarios.backtest.DrawdownRule` (defensive
-    weights by asset, every asset) or None. ``target``: "model" (the run's
-    target weights, held fixed) or "policy" (the ``[policy]`` weights).
+    weights by asset, every asset) or None. ``take_profit``: a
+    :class:`~scenarios.backtest.TakeProfitRule` (safer weights by asset, every
+    asset, or None: back to the target) or None. ``target``: "model" (the
+    run's target weights, held fixed) or "policy" (the ``[policy]`` weights).
     """
 
     policies: tuple[Policy, ...]
@@ -87,6 +92,7 @@ class BacktestSpec:
     spending: SpendingRule | None = None
     drawdown: DrawdownRule | None = None
     target: str = "model"
+    take_profit: TakeProfitRule | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +242,7 @@ def read_backtest(
             defensive=defensive.reindex(names.assets, fill_value=0.0).rename("defensive"),
             recover=recover,
         )
+    take_profit = _take_profit(t, names)
     target = t.string("target", "model", choices=BACKTEST_TARGETS)
     if target == "policy" and policy is None:
         raise t.error("target", "'policy' needs a [policy] table (or use target = 'model')")
@@ -247,7 +254,27 @@ def read_backtest(
         spending=spending,
         drawdown=drawdown,
         target=target,
+        take_profit=take_profit,
     )
+
+
+def _take_profit(t: Table, names: Names) -> TakeProfitRule | None:
+    """``backtest.take_profit``: threshold (a gain, > 0), safer? (weights), reset? [0.05]."""
+    d = t.table("take_profit", _BT_TAKE_PROFIT)
+    if d is None:
+        return None
+    threshold = d.number("threshold", low=0, strict_low=True, hint=PCT)
+    safer = None
+    if "safer" in d:
+        weights = by_asset(d, "safer", names, every=False, low=0, high=1, hint=PCT)
+        check_sum(d, "safer", float(weights.sum()), "safer weights")
+        safer = weights.reindex(names.assets, fill_value=0.0).rename("safer")
+    else:
+        d.not_with(("reset",), "without take_profit.safer (the rule then rebalances to target)")
+    reset = d.number("reset", 0.05, low=0, hint=PCT)
+    if reset >= threshold:
+        raise d.error("reset", f"{reset:g} must be below threshold {threshold:g}")
+    return TakeProfitRule(threshold=threshold, safer=safer, reset=reset)
 
 
 def read_montecarlo(

@@ -1,5 +1,6 @@
 """Tests for scenarios.backtest: no look-ahead, policies against hand loops, costs, cash
-flows, the spending and drawdown rules, metrics known answers, compare, errors, real data."""
+flows, the spending, drawdown and take-profit rules, metrics known answers, compare, errors,
+real data."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from scenarios.backtest import (
     Hybrid,
     Optimized,
     SpendingRule,
+    TakeProfitRule,
     Threshold,
     backtest,
     compare,
@@ -444,6 +446,135 @@ def test_drawdown_rule_that_never_triggers_changes_nothing(rets):
     assert a.notes == ()
 
 
+# ----------------------------------------------------------------------------- take profit
+
+
+def steady_rally(periods: int = 8) -> pd.DataFrame:
+    idx = pd.date_range("2002-01-31", periods=periods, freq="ME")
+    return pd.DataFrame({"RISKY": [0.0] + [0.10] * (periods - 1), "SAFE": 0.0}, index=idx)
+
+
+def test_take_profit_rebalances_to_target_after_the_gain_and_restarts():
+    # 50/50 with RISKY +10% a period: the gain after k periods is 0.5 * 1.1**k - 0.5,
+    # 5%, 10.5%, 16.55%: the third crosses 15%, so the rule fires at 3, then again at 6
+    r = steady_rally()
+    target = pd.Series({"RISKY": 0.5, "SAFE": 0.5})
+    assert [0.5 * 1.1**k - 0.5 >= 0.15 for k in (1, 2, 3)] == [False, False, True]
+    res = backtest(r, target, policy=BuyAndHold(), take_profit=TakeProfitRule(0.15))
+    assert traded_positions(res) == [3, 6]
+    for i in (3, 6):
+        np.testing.assert_allclose(res.weights.iloc[i], target, atol=1e-6)
+    np.testing.assert_allclose(res.values.iloc[3], V0 * (0.5 * 1.1**3 + 0.5), rtol=1e-9)
+    assert len(res.notes) == 2
+    assert res.notes[0] == (
+        f"{r.index[3].date()}: gain 16.5% since {r.index[0].date()}, took profits to the target"
+    )
+    assert f"since {r.index[3].date()}" in res.notes[1]
+    # without the rule buy-and-hold never trades
+    assert traded_positions(backtest(r, target, policy=BuyAndHold())) == []
+
+
+def hand_take_profit(r: pd.DataFrame, target, safer, threshold, reset):
+    """Buy and hold with the take-profit switch, by hand: positions of de- and re-risking."""
+    w = target.copy()
+    growth = ref = 1.0
+    on = False
+    switches = []
+    for i in range(1, len(r)):
+        moved = w * (1.0 + r.to_numpy()[i])
+        growth *= moved.sum()
+        w = moved / moved.sum()
+        gain = growth / ref - 1.0
+        if not on and gain >= threshold:
+            on, w = True, safer.copy()
+            switches.append(("de", i))
+        elif on and gain <= reset:
+            on, w, ref = False, target.copy(), growth
+            switches.append(("re", i))
+    return switches
+
+
+@pytest.mark.parametrize("policy", [BuyAndHold(), Calendar(12)], ids=str)
+def test_take_profit_moves_to_safer_weights_and_rerisks_when_the_gain_is_given_back(policy):
+    idx = pd.date_range("2003-01-31", periods=10, freq="ME")
+    risky = [0.0, 0.10, 0.10, 0.10, -0.50, -0.50, -0.50, 0.05, 0.05, 0.05]
+    r = pd.DataFrame({"RISKY": risky, "SAFE": 0.0}, index=idx)
+    target = pd.Series({"RISKY": 0.8, "SAFE": 0.2})
+    safer = pd.Series({"RISKY": 0.2, "SAFE": 0.8})
+    switches = hand_take_profit(r, target.to_numpy(), safer.to_numpy(), 0.2, 0.05)
+    # 8%, 16.8%, 26.5% (fires); in the safer book 13.8%, 7.5%, 4.3% (back under 5%)
+    assert switches == [("de", 3), ("re", 6)]
+    rule = TakeProfitRule(threshold=0.2, safer=safer, reset=0.05)
+    res = backtest(r, target, policy=policy, take_profit=rule)
+    assert traded_positions(res) == [3, 6]
+    np.testing.assert_allclose(res.weights.iloc[3], safer, atol=1e-6)
+    np.testing.assert_allclose(res.weights.iloc[6], target, atol=1e-6)
+    assert res.values.iloc[6] == pytest.approx(V0 * 1.2648 * (0.025 + 0.8), rel=1e-6)
+    assert ["safer weights" in res.notes[0], "re-risked" in res.notes[1]] == [True, True]
+    assert str(idx[3].date()) in res.notes[0] and str(idx[6].date()) in res.notes[1]
+
+
+def test_take_profit_has_no_look_ahead():
+    r = make_returns(seed=4)
+    rule = TakeProfitRule(0.04, safer=pd.Series({"BOND": 1.0}), reset=0.01)
+    base = backtest(r, TARGET, policy=BuyAndHold(), take_profit=rule)
+    cut = 10
+    assert traded_positions(base) == [5, 8, 13, 17, 19]  # the rule fires on both sides
+    future = r.copy()
+    future.iloc[cut + 1 :] = -future.iloc[cut + 1 :] * 3
+    alt = backtest(future, TARGET, policy=BuyAndHold(), take_profit=rule)
+    assert traded_positions(alt) != traded_positions(base)
+    pd.testing.assert_series_equal(base.values.iloc[: cut + 1], alt.values.iloc[: cut + 1])
+    pd.testing.assert_frame_equal(base.trades.iloc[: cut + 1], alt.trades.iloc[: cut + 1])
+    upto = r.index[cut].date().isoformat()
+    assert [n for n in base.notes if n[:10] <= upto] == [n for n in alt.notes if n[:10] <= upto]
+
+
+def test_take_profit_ignores_cash_flows():
+    r = steady_rally()
+    target = pd.Series({"RISKY": 0.5, "SAFE": 0.5})
+    flows = pd.Series({r.index[1]: 0.5 * V0})  # a 50% contribution is not a gain
+    res = backtest(
+        r, target, policy=BuyAndHold(), cash_flows=flows, take_profit=TakeProfitRule(0.15)
+    )
+    assert traded_positions(res) == [3, 6]
+
+
+def test_take_profit_waits_while_the_drawdown_rule_is_defensive():
+    r = crash_and_recovery()
+    target = pd.Series({"RISKY": 0.8, "SAFE": 0.2})
+    defensive = pd.Series({"RISKY": 0.2, "SAFE": 0.8})
+    dd = DrawdownRule(threshold=0.2, defensive=defensive, recover=0.05)
+    rule = TakeProfitRule(0.25)
+    # alone, the take-profit rule fires in the rally (34.3% since the start at 6)
+    alone = backtest(r, target, policy=BuyAndHold(), take_profit=rule)
+    assert traded_positions(alone) == [6, 8]
+    # with the drawdown rule: defensive from 2 to 7, and the re-risk at 7 is a trade to the
+    # target, so the gain restarts there: 30% then 5% on 80% RISKY is 29.2% at 9
+    res = backtest(r, target, policy=BuyAndHold(), drawdown_rule=dd, take_profit=rule)
+    assert traded_positions(res) == [2, 7, 9]
+    assert res.notes[2] == (
+        f"{r.index[9].date()}: gain 29.2% since {r.index[7].date()}, took profits to the target"
+    )
+
+
+def test_take_profit_rule_that_never_triggers_changes_nothing(rets):
+    rule = TakeProfitRule(threshold=5.0, safer=pd.Series({"BOND": 1.0}))
+    a = backtest(rets, TARGET, policy=Calendar(3), take_profit=rule)
+    b = backtest(rets, TARGET, policy=Calendar(3))
+    pd.testing.assert_series_equal(a.values, b.values)
+    assert a.notes == ()
+
+
+def test_take_profit_safer_weights_are_checked(rets):
+    rule = TakeProfitRule(0.1, safer=pd.Series({"BOND": 0.5}))
+    with pytest.raises(InputError, match=r"TakeProfitRule safer: .*sum to 1 \(they sum to 0\.5\)"):
+        backtest(rets, TARGET, take_profit=rule)
+    rule = TakeProfitRule(0.1, safer=pd.Series({"GOLD": 1.0}))
+    with pytest.raises(InputError, match="TakeProfitRule safer: .*not in the returns: GOLD"):
+        backtest(rets, TARGET, take_profit=rule)
+
+
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -620,6 +751,17 @@ def test_bad_inputs_are_rejected_with_clear_messages(rets):
         (lambda: DrawdownRule(1.0, TARGET), r"DrawdownRule threshold must be in \(0, 1\)"),
         (lambda: DrawdownRule(0.2, TARGET, recover=0.2), r"recover must be in \[0, threshold\)"),
         (lambda: DrawdownRule(0.2, TARGET, recover=-0.1), r"recover must be in \[0, threshold\)"),
+        (
+            lambda: TakeProfitRule(0.0),
+            "TakeProfitRule threshold must be a positive finite number, got 0.0",
+        ),
+        (lambda: TakeProfitRule("10%"), "TakeProfitRule threshold must be a positive number"),
+        (lambda: TakeProfitRule(float("inf")), "TakeProfitRule threshold must be a positive"),
+        (
+            lambda: TakeProfitRule(0.2, TARGET, reset=0.2),
+            r"TakeProfitRule reset must be in \[0, threshold 0.2\), got 0.2",
+        ),
+        (lambda: TakeProfitRule(0.2, reset=-0.1), r"reset must be in \[0, threshold 0.2\)"),
     ],
 )
 def test_rule_and_policy_validation(make, message):

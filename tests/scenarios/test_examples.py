@@ -487,6 +487,15 @@ BASES = {
     "profile_aggressive": (25, [45, 25, 15, 8, 5, 2]),
 }
 PROFILE_ASSETS = ["US_EQ", "INTL_EQ", "FIXED_INCOME", "REAL_ESTATE", "COMMODITIES", "CASH"]
+#: The [policy] weights the examples wrote by hand before they used profile and horizon.
+HAND_WRITTEN = {
+    "profile_conservative": "{ US_EQ = 0.11, INTL_EQ = 0.04, FIXED_INCOME = 0.605, "
+    "REAL_ESTATE = 0.10, COMMODITIES = 0.05, CASH = 0.095 }",
+    "profile_moderate": "{ US_EQ = 0.35, INTL_EQ = 0.15, FIXED_INCOME = 0.30, "
+    "REAL_ESTATE = 0.10, COMMODITIES = 0.05, CASH = 0.05 }",
+    "profile_aggressive": "{ US_EQ = 0.514285714, INTL_EQ = 0.285714286, FIXED_INCOME = 0.07, "
+    "REAL_ESTATE = 0.08, COMMODITIES = 0.05, CASH = 0.0 }",
+}
 
 
 def horizon_adjusted(horizon: int, base: list[float]) -> pd.Series:
@@ -509,9 +518,11 @@ def horizon_adjusted(horizon: int, base: list[float]) -> pd.Series:
 def test_profile_policy_is_the_adjusted_base_and_targets_stay_in_bands(name, ran) -> None:
     path, out, _ = ran(name)
     doc = toml_of(path)
-    policy = pd.Series(doc["policy"]["weights"])[PROFILE_ASSETS]
-    expected = horizon_adjusted(*BASES[name])
-    assert policy.to_dict() == pytest.approx(expected.to_dict(), abs=1e-8)
+    horizon, base = BASES[name]
+    assert doc["policy"] == {"profile": name.removeprefix("profile_"), "horizon": horizon}
+    policy = load_scenario(path).policy[PROFILE_ASSETS]
+    expected = horizon_adjusted(horizon, base)
+    assert policy.to_dict() == pytest.approx(expected.to_dict(), abs=1e-12)
     assert policy.sum() == pytest.approx(1.0, abs=1e-12)
 
     report = read_json(out / "report.json")
@@ -521,6 +532,25 @@ def test_profile_policy_is_the_adjusted_base_and_targets_stay_in_bands(name, ran
     assert band["width"] == 0.05
     assert ((w - policy).abs() <= 0.05 + TOL).all()
     assert (w >= -TOL).all()
+
+
+@pytest.mark.parametrize("name", list(BASES))
+def test_profile_keys_give_the_hand_written_policy_and_the_same_targets(name, ran) -> None:
+    path, out, _ = ran(name)
+    horizon = BASES[name][0]
+    keys = f'profile = "{name.removeprefix("profile_")}"\nhorizon = {horizon}\n'
+    text = path.read_text(encoding="utf-8")
+    assert keys in text
+    by_hand = path.with_name(f"{name}_by_hand.toml")
+    by_hand.write_text(text.replace(keys, f"weights = {HAND_WRITTEN[name]}\n"), encoding="utf-8")
+    computed, written = load_scenario(path).policy, load_scenario(by_hand).policy
+    # equal to the hand-written decimals (the aggressive equity was written to 9 decimals)
+    abs_tol = 5e-10 if name == "profile_aggressive" else 0.0
+    assert computed.to_dict() == pytest.approx(written.to_dict(), abs=abs_tol, rel=0)
+    hand_out = by_hand.with_name("out_by_hand")
+    code, _, err = call(["run", str(by_hand), "--out", str(hand_out)])
+    assert code == 0, err
+    pd.testing.assert_series_equal(targets_of(out), targets_of(hand_out), rtol=0, atol=1e-8)
 
 
 # ============================================================================ S&P 500 frontier
