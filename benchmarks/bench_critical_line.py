@@ -3,7 +3,9 @@
 trimtab's ``critical_line(mu, cov)`` (every corner portfolio; new covariance content each run,
 so every run pays validation and the least-variance start) and ``CriticalLine.frontier(50)``
 (50 verified points interpolated exactly between the corners) against the current
-``efficient_frontier(mu, cov, points=50)`` on the same problem: the n=500 Ledoit-Wolf case of
+``efficient_frontier(mu, cov, points=50)`` solved point by point (its fallback, the
+warm-started ProxQP sweep; since issue 11 the frontier itself is the critical line's) on the same
+problem: the n=500 Ledoit-Wolf case of
 benchmark 2, long-only. A second part runs the factor form (n=2000, 50 factors, 50 points;
 goal under 5 s, no failed point). Accuracy: at each of ``efficient_frontier``'s targets the
 critical line's volatility must be no higher than the sweep's x (1 + 1e-6).
@@ -40,6 +42,19 @@ BENCH = "9 critical line"
 critical_line, MISSING = trimtab_api("models._critical_line", "critical_line")
 
 
+def point_by_point(mu, cov, points: int):
+    """``efficient_frontier`` as it was before the critical line: one solve per point (the
+    critical line made to fail, so that the frontier falls back to its warm-started sweep)."""
+    from unittest import mock
+
+    from models import mean_variance
+    from optimizer.errors import SolverError
+
+    unsettled = SolverError("benchmark: the point-by-point sweep", [])
+    with mock.patch.object(mean_variance, "corners", side_effect=unsettled):
+        return efficient_frontier(mu, cov, points=points)
+
+
 def run(cfg: Config) -> Outcome:
     """Time corners, interpolated points and the current sweep; then the factor form."""
     out = Outcome()
@@ -61,10 +76,10 @@ def run(cfg: Config) -> Outcome:
         missing=MISSING,
     )
     sweep = Side(
-        f"efficient_frontier(points={points})",
-        lambda c: efficient_frontier(mu, c, points=points),
+        f"efficient_frontier(points={points}) point by point (ProxQP sweep)",
+        lambda c: point_by_point(mu, c, points),
         setup=lambda: (new_content(cov),),
-        warmup=lambda: efficient_frontier(small_mu, small_cov.copy(), points=5),
+        warmup=lambda: point_by_point(small_mu, small_cov.copy(), 5),
     )
     measure([corners, interp, sweep], cfg.repeat_slow)
     whole = combined(f"critical_line + frontier({points})", [corners, interp])

@@ -46,20 +46,19 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as sla
 
-from models._reach import TARGET_RETURN, in_return_units, target_row
-from optimizer.allocation import Allocation, Frontier
+from models._frontier import SOLVER, CriticalLine
 from optimizer.compiled import Compiled
-from optimizer.errors import InfeasibleError, InputError, SolverError
+from optimizer.errors import InputError, SolverError
 from optimizer.objective import Objective, return_unit
-from optimizer.pieces import Point
 from optimizer.universe import Universe
 from optimizer.validation import vector
+
+__all__ = ["SOLVER", "CriticalLine", "corners", "critical_line"]
 
 FREE, LOW, HIGH, EQUAL = 0, -1, 1, 2
 _SLOPE = 1e-12  # slopes below this (scaled units) do not move a value
 _ID_TOL = 1e-7  # a weight or row this close to its limit in min_variance's answer is active
 _MAX_POLISH = 200
-SOLVER = "CRITICAL_LINE"
 
 
 # ----------------------------------------------------------------------------- covariance forms
@@ -321,197 +320,6 @@ class _Singular(Exception):
         self.free = free
 
 
-# ----------------------------------------------------------------------------- the result
-@dataclass(frozen=True)
-class CriticalLine:
-    """The corner portfolios of an efficient frontier and exact points between them.
-
-    Attributes
-    ----------
-    corners : pandas.DataFrame
-        One row per corner, in increasing expected return: ``risk_tolerance``
-        (``lam`` of ``1/2 w'Cw - lam mu'w``, in the units of ``C / mu``: the
-        corner's portfolio is optimal from this ``lam`` up to the next
-        corner's), ``expected_return``, ``volatility`` (annualized, like the
-        inputs) and ``active`` (the labels of the active constraints).
-    weights : pandas.DataFrame
-        One row per corner, one column per asset.
-    row_multipliers : pandas.DataFrame
-        Per corner, the multiplier ``nu_j`` of each linear constraint (by
-        label; 0 when inactive), such that ``C w - lam mu + A'nu + pi = 0``.
-    bound_multipliers : pandas.DataFrame
-        Per corner and asset, ``pi_i``: positive at an upper bound, negative at
-        a lower bound, 0 for a free weight.
-    """
-
-    corners: pd.DataFrame
-    weights: pd.DataFrame
-    row_multipliers: pd.DataFrame
-    bound_multipliers: pd.DataFrame
-    compiled: Compiled
-    mu: np.ndarray
-
-    @property
-    def return_range(self) -> tuple[float, float]:
-        """``(least-variance return, highest return)``."""
-        r = self.corners["expected_return"].to_numpy()
-        return float(r[0]), float(r[-1])
-
-    def interpolate(self, targets: Sequence[float] | np.ndarray) -> pd.DataFrame:
-        """The efficient portfolios of the target returns, exact between corners.
-
-        Parameters
-        ----------
-        targets : sequence of float, shape (p,)
-            Annualized expected returns (decimals). A target at or below the
-            least-variance return gives the least-variance portfolio (as
-            ``efficient_return``, whose target is a floor).
-
-        Returns
-        -------
-        pandas.DataFrame, shape (p, n)
-            One row per target (index: the targets), one column per asset.
-
-        Raises
-        ------
-        InputError
-            If a target is not a finite number.
-        InfeasibleError
-            If a target is above the highest expected return the constraints
-            allow; the message names the target and the reachable range.
-        """
-        t = np.atleast_1d(np.asarray(targets, dtype=float))
-        if not np.isfinite(t).all():
-            raise InputError(f"targets must be finite numbers, got {t[~np.isfinite(t)][:3]}")
-        r = self.corners["expected_return"].to_numpy()
-        w = self.weights.to_numpy()
-        top = r[-1] + 1e-9 * return_unit(self.mu)
-        if (t > top).any():
-            bad = float(t[t > top][0])
-            raise InfeasibleError(
-                f"target_return {bad:.6g} is above the highest expected return the constraints "
-                f"allow ({r[-1]:.6g}): choose targets from {r[0]:.6g} (least variance) to "
-                f"{r[-1]:.6g}, or loosen the constraints binding at the top: "
-                f"{', '.join(self.corners['active'].iloc[-1][:5]) or 'none'}",
-                [{"name": TARGET_RETURN, "gap": bad - float(r[-1])}],
-            )
-        if len(r) == 1:
-            out = np.repeat(w[:1], len(t), axis=0)
-        else:
-            k = np.clip(np.searchsorted(r, t, side="left"), 1, len(r) - 1)
-            span = r[k] - r[k - 1]
-            theta = np.where(span > 0, (t - r[k - 1]) / np.where(span > 0, span, 1.0), 1.0)
-            theta = np.clip(theta, 0.0, 1.0)[:, None]
-            out = w[k - 1] + theta * (w[k] - w[k - 1])
-        return pd.DataFrame(
-            out, index=pd.Index(t, name="target_return"), columns=self.weights.columns
-        )
-
-    def kkt_residuals(self) -> pd.DataFrame:
-        """How exactly each corner solves its problem, recomputed from the constraints.
-
-        Returns
-        -------
-        pandas.DataFrame, shape (corners, 4)
-            ``stationarity``: ``max |C w - lam mu + A'nu + pi|`` over the
-            largest of ``|C w|`` and ``|lam mu|``; ``primal``: the largest
-            violation of a bound or row (weight units); ``complementarity``:
-            the largest ``|multiplier x slack|`` (slack capped at 1, so a
-            multiplier on an infinite or unreached limit counts in full),
-            relative to the scale of the stationarity terms.
-        """
-        cm = self.compiled
-        pb = _lower(cm, self.mu)
-        out = []
-        for k in range(len(self.weights)):
-            w = self.weights.to_numpy()[k]
-            lam = float(self.corners["risk_tolerance"].iloc[k])
-            nu = self.row_multipliers.to_numpy()[k]
-            pi = self.bound_multipliers.to_numpy()[k]
-            cw = cm.risk.times(w)
-            scale = max(np.abs(cw).max(), lam * np.abs(self.mu).max(), 1e-300)
-            stat = cw - lam * self.mu + pb.a.T @ nu + pi
-            v = pb.a @ w
-            primal = max(
-                np.maximum(pb.lb - w, w - pb.ub).max(initial=0.0),
-                np.maximum(pb.lo - v, v - pb.hi).max(initial=0.0),
-            )
-            eq_v, eq_r = pb.lb == pb.ub, pb.lo == pb.hi
-            # a multiplier on a limit not reached (a wrong sign included); slack capped at 1
-            slack_v = np.where(pi > 0, pb.ub - w, np.where(pi < 0, w - pb.lb, 0.0))
-            slack_r = np.where(nu > 0, pb.hi - v, np.where(nu < 0, v - pb.lo, 0.0))
-            comp = max(
-                np.abs(np.where(eq_v, 0.0, pi * np.minimum(slack_v, 1.0))).max(initial=0.0),
-                np.abs(np.where(eq_r, 0.0, nu * np.minimum(slack_r, 1.0))).max(initial=0.0),
-            )
-            out.append(
-                {
-                    "stationarity": float(np.abs(stat).max() / scale),
-                    "primal": float(primal),
-                    "complementarity": float(comp / scale),
-                }
-            )
-        return pd.DataFrame(out, index=self.weights.index)
-
-    def allocation(self, target_return: float) -> Allocation:
-        """The verified efficient portfolio of one target (as ``efficient_return``)."""
-        return self._allocations([float(target_return)])[0]
-
-    def _allocations(self, targets: Sequence[float]) -> list[Allocation]:
-        cm, unit = self.compiled, return_unit(self.mu)
-        weights = self.interpolate(targets).to_numpy()
-        out = []
-        for t, w in zip(targets, weights, strict=True):
-            checker = cm.checker.extended([target_row(self.mu, t, unit)])
-            checks = checker.check(Point(w, risk=cm.risk))
-            alloc = cm.allocation(
-                w,
-                self.mu,
-                status="optimal" if all(c["ok"] for c in checks.values()) else "inaccurate",
-                solver=SOLVER,
-                checks=checks,
-                objective=float(w @ cm.risk.times(w)),
-                notes=("interpolated exactly between corner portfolios (critical line)",),
-            )
-            out.append(in_return_units(alloc, unit))
-        return out
-
-    def frontier(self, points: int = 50, risk_free_rate: float = 0.0) -> Frontier:
-        """``points`` verified portfolios evenly spaced in return, as ``efficient_frontier``.
-
-        A point whose verification fails is reported in ``failed`` (never
-        dropped); with exact corners none is expected.
-        """
-        if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 2:
-            raise InputError(f"points must be an integer >= 2, got {points!r}")
-        low, top = self.return_range
-        targets = np.linspace(low, top, points)
-        allocs = self._allocations(targets.tolist())
-        good = [i for i, a in enumerate(allocs) if a.status == "optimal"]
-        bad = [i for i in range(points) if i not in good]
-        index = pd.Index(good, name="point")
-        table = pd.DataFrame(
-            {
-                "target_return": targets[good],
-                "expected_return": [allocs[i].expected_return for i in good],
-                "volatility": [allocs[i].volatility for i in good],
-                "sharpe": [allocs[i].sharpe_ratio(risk_free_rate) for i in good],
-            },
-            index=index,
-        )
-        weights = pd.DataFrame(
-            [allocs[i].weights.to_numpy() for i in good], index=index, columns=self.weights.columns
-        )
-        failed = pd.DataFrame(
-            {
-                "target_return": targets[bad],
-                "reason": [f"verification failed: {allocs[i].checks}" for i in bad],
-            },
-            index=pd.Index(bad, name="point"),
-        )
-        return Frontier(table, weights, failed, tuple(allocs[i] for i in good))
-
-
 # ----------------------------------------------------------------------------- entry point
 def critical_line(
     mu: pd.Series,
@@ -561,7 +369,44 @@ def critical_line(
     mu_vec = vector(mu, cm.assets, what="expected returns (mu)")
     pb = _lower(cm, mu_vec)
     start = cm.run(Objective(variance=1.0), mu=None)  # min_variance's solve, verified
-    sweep = _Sweep(pb, start.weights.to_numpy())
+    return corners(cm, mu_vec, start.weights.to_numpy(), max_corners=max_corners, lowered=pb)
+
+
+def corners(
+    cm: Compiled,
+    mu_vec: np.ndarray,
+    start: np.ndarray,
+    *,
+    max_corners: int | None = None,
+    lowered: _Problem | None = None,
+) -> CriticalLine:
+    """The corner portfolios of a compiled problem, from its least-variance portfolio.
+
+    Parameters
+    ----------
+    cm : Compiled
+        The problem (its constraints must be linear and hard).
+    mu_vec : numpy.ndarray, shape (n,)
+        Expected returns in ``cm.assets`` order (annualized decimals).
+    start : numpy.ndarray, shape (n,)
+        The least-variance portfolio as a solver found it (its active set is
+        read off and made exact).
+    max_corners : int, optional
+        As for :func:`critical_line`.
+    lowered : optional
+        ``cm``'s constraints already lowered for ``mu_vec`` (internal).
+
+    Returns
+    -------
+    CriticalLine
+
+    Raises
+    ------
+    InputError, SolverError
+        As :func:`critical_line` (no InfeasibleError: ``start`` exists).
+    """
+    pb = lowered if lowered is not None else _lower(cm, mu_vec)
+    sweep = _Sweep(pb, np.asarray(start, dtype=float))
     cap = max_corners or 20 * (len(pb.mu) + len(pb.lo)) + 100
     try:
         seg = sweep.polish()
@@ -623,4 +468,5 @@ def _result(cm: Compiled, pb: _Problem, mu_vec: np.ndarray, records: list) -> Cr
         bound_multipliers=pd.DataFrame(pi * s, index=index, columns=cm.assets),
         compiled=cm,
         mu=mu_vec,
+        lowered=pb,
     )

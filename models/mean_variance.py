@@ -20,6 +20,8 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from models._critical_line import corners
+from models._frontier import tabulate
 from models._reach import (
     TARGET_RETURN,
     TARGET_VOLATILITY,
@@ -542,30 +544,43 @@ def efficient_frontier(
 
     Notes
     -----
-    The problem is compiled once; only the target changes from point to
-    point. When it is a QP (no volatility or tracking-error limits) the sweep
-    runs on ProxQP's dense backend, warm started from the previous point;
-    every point is verified against every constraint, and a point that fails
-    is re-solved through the full solver chain before it is reported as
-    failed.
+    The problem is compiled once. When every constraint is linear and hard the
+    frontier is exact: the corner portfolios of the critical line
+    (:mod:`models._critical_line`, from the least-variance portfolio up) and
+    each point interpolated between the two corners around its target
+    (``solver`` ``"CRITICAL_LINE"``, shadow prices from the interpolated
+    multipliers). Otherwise (a soft or non-linear constraint, a covariance
+    singular where the frontier moves, an active set that does not settle)
+    the points are solved one by one: when the problem is a QP on ProxQP's
+    dense backend, warm started from the previous point, else through the
+    solver chain. Every point is verified against every constraint, and a
+    point that fails is re-solved through the full solver chain before it is
+    reported as failed.
     """
     if isinstance(points, bool) or not isinstance(points, int | np.integer) or points < 2:
         raise InputError(f"points must be an integer >= 2, got {points!r}")
     rf = _number(risk_free_rate, "risk_free_rate")
     cm = _problem("efficient_return", cov, constraints, universe, solvers)
     mu_s = _as_series(cm, _mu(cm, mu))
+    mu_vec = mu_s.to_numpy()
     low = _solve_min_variance(cm, mu=mu_s)
-    top = _solve_max_return(cm, mu=mu_s)
-    targets = np.linspace(low.expected_return, top.expected_return, points)
+    found: dict[int, Allocation] = {}
+    try:
+        line = corners(cm, mu_vec, low.weights.to_numpy())
+    except (InputError, SolverError, np.linalg.LinAlgError):
+        line = None  # not linear and hard, or not settled: point by point
+    if line is not None:
+        targets = np.linspace(*line.return_range, points)
+        exact = line.allocations(targets)
+        found = {i: a for i, a in enumerate(exact) if a.status == "optimal"}
+    else:
+        top = _solve_max_return(cm, mu=mu_s)
+        targets = np.linspace(low.expected_return, top.expected_return, points)
+        found = {0: low, **_qp_sweep(cm, mu_vec, targets, range(1, points))}
     allocations: list[Allocation | None] = [None] * points
     reasons: dict[int, str] = {}
-    allocations[0] = low
-    if progress:
-        progress(1, points)
-    rest = list(range(1, points))
-    sweep = _qp_sweep(cm, mu_s.to_numpy(), targets, rest)
-    for done, i in enumerate(rest, start=2):
-        alloc = sweep.get(i)
+    for i in range(points):
+        alloc = found.get(i)
         if alloc is None:
             try:
                 alloc = _solve_efficient_return(cm, mu=mu_s, target_return=float(targets[i]))
@@ -573,29 +588,8 @@ def efficient_frontier(
                 reasons[i] = f"{type(exc).__name__}: {exc}"
         allocations[i] = alloc
         if progress:
-            progress(done, points)
-    solved = [i for i in range(points) if allocations[i] is not None]
-    table = pd.DataFrame(
-        {
-            "target_return": targets[solved],
-            "expected_return": [allocations[i].expected_return for i in solved],
-            "volatility": [allocations[i].volatility for i in solved],
-        },
-        index=pd.Index(solved, name="point"),
-    )
-    for i in solved:  # each point's Sharpe ratio is at the rate given
-        allocations[i] = replace(allocations[i], risk_free_rate=rf)
-    table["sharpe"] = [allocations[i].sharpe for i in solved]
-    weights = pd.DataFrame(
-        [allocations[i].weights.to_numpy() for i in solved],
-        index=table.index,
-        columns=mu_s.index,
-    )
-    failed = pd.DataFrame(
-        {"target_return": [targets[i] for i in reasons], "reason": list(reasons.values())},
-        index=pd.Index(list(reasons), name="point"),
-    )
-    return Frontier(table, weights, failed, tuple(allocations[i] for i in solved))
+            progress(i + 1, points)
+    return tabulate(targets, allocations, reasons, rf, mu_s.index)
 
 
 def _qp_sweep(cm: Compiled, mu_vec: np.ndarray, targets, indices) -> dict:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from models import mean_variance as mv
 from optimizer.allocation import DUST_TOL, Allocation, clean_weights, zero_dust
 from optimizer.constraints import Bounds, GroupLimit, resolve
-from optimizer.errors import InputError
+from optimizer.errors import InputError, SolverError
 from optimizer.pieces import Point
 from optimizer.universe import Universe
 from optimizer.verify import Checker
@@ -62,8 +62,13 @@ def test_property_long_only_answers_are_clean(seed: int, n: int, cap: float | No
         assert all(c["ok"] for c in alloc.checks.values())
 
 
-def test_frontier_fast_sweep_points_are_clean() -> None:
-    """The warm-started ProxQP sweep makes its answers through the same place."""
+def test_frontier_fast_sweep_points_are_clean(monkeypatch) -> None:
+    """The warm-started ProxQP sweep (the critical line's fallback) makes its answers there too."""
+
+    def no_corners(*args, **kwargs):
+        raise SolverError("forced: the sweep is under test", [])
+
+    monkeypatch.setattr(mv, "corners", no_corners)
     mu, cov = problem(30, 4, rank=10)
     front = mv.efficient_frontier(mu, cov, points=30)
     solvers = {a.solver for a in front.allocations}
