@@ -29,7 +29,7 @@ from benchmarks.harness import (
     times_note,
     warning_notes,
 )
-from benchmarks.peers import PYPFOPT, SKFOLIO, peer_problem, skfolio_prior
+from benchmarks.peers import PYPFOPT, SKFOLIO, peer_problem, pypfopt_frontier, skfolio_prior
 from models.mean_variance import efficient_frontier, efficient_return
 
 TITLE = "2 efficient frontier vs PyPortfolioOpt and skfolio"
@@ -53,29 +53,6 @@ def skfolio_frontier(rets: pd.DataFrame, mu: pd.Series, cov: pd.DataFrame, size:
     )
     model.fit(rets)
     return np.asarray(model.weights_, dtype=float)
-
-
-def pypfopt_clarabel(
-    mu: pd.Series, cov: pd.DataFrame, targets: np.ndarray
-) -> tuple[np.ndarray, dict[int, str]]:
-    """PyPortfolioOpt's ``EfficientFrontier(mu, cov, solver="CLARABEL").efficient_return(r)``.
-
-    Its best configuration here (the default, OSQP, is slower and fails points near the top).
-    A new object per target, as its docs require. Returns the weights (targets x n; NaN where
-    it failed) and ``{point: error}``, as :func:`benchmarks.peers.pypfopt_frontier`.
-    """
-    from pypfopt import EfficientFrontier
-
-    weights = np.full((len(targets), len(mu)), np.nan)
-    errors: dict[int, str] = {}
-    for i, r in enumerate(targets):
-        try:
-            ef = EfficientFrontier(mu, cov, solver="CLARABEL")
-            ef.efficient_return(float(r))
-            weights[i] = ef.weights
-        except Exception as exc:  # a failed point is a finding, not a crash
-            errors[i] = f"{type(exc).__name__}: {exc}"
-    return weights, errors
 
 
 def run(cfg: Config) -> Outcome:
@@ -106,8 +83,10 @@ def run(cfg: Config) -> Outcome:
         missing=peer_problem(PYPFOPT),
     )
     if pyp.missing is None:
-        pyp.call = lambda: pypfopt_clarabel(mu, cov, targets)
-        pyp.warmup = lambda: pypfopt_clarabel(small_mu, small_cov, [float(small_mu.mean())])
+        pyp.call = lambda: pypfopt_frontier(mu, cov, targets, solver="CLARABEL")
+        pyp.warmup = lambda: pypfopt_frontier(
+            small_mu, small_cov, [float(small_mu.mean())], solver="CLARABEL"
+        )
     skf = Side(
         f"skfolio MeanRisk(efficient_frontier_size={points})", None, missing=peer_problem(SKFOLIO)
     )

@@ -141,11 +141,17 @@ def rpp_design() -> tuple[Callable[..., Any] | None, str]:
 
 
 def pypfopt_frontier(
-    mu: pd.Series, cov: pd.DataFrame, targets: Sequence[float] | np.ndarray
+    mu: pd.Series,
+    cov: pd.DataFrame,
+    targets: Sequence[float] | np.ndarray,
+    *,
+    solver: str | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """PyPortfolioOpt's ``EfficientFrontier(mu, cov).efficient_return(r)`` at each target.
+    """PyPortfolioOpt's ``EfficientFrontier(mu, cov, solver=solver).efficient_return(r)`` at each target.
 
-    A new object per target, as PyPortfolioOpt's docs require.
+    A new object per target, as PyPortfolioOpt's docs require. ``solver=None``
+    is its default (OSQP); ``"CLARABEL"`` its best configuration for the
+    frontier (OSQP is slower and fails points near the top).
 
     Returns
     -------
@@ -160,7 +166,7 @@ def pypfopt_frontier(
     errors: dict[int, str] = {}
     for i, r in enumerate(targets):
         try:
-            ef = EfficientFrontier(mu, cov)
+            ef = EfficientFrontier(mu, cov, solver=solver)
             ef.efficient_return(float(r))
             weights[i] = ef.weights
         except Exception as exc:
