@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_cases import call, read_json, small_scenario
 
 from scenarios.backtest_run import run_backtest
 from scenarios.cli import main
@@ -26,17 +27,6 @@ from scenarios.montecarlo import simulate
 from scenarios.schema import load_scenario
 
 BACKTEST_OUTPUTS = {"backtest.csv", "backtest_values.csv", "report.json", "manifest.json"}
-
-
-def call(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
-def read_json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 SMALL = """
@@ -79,18 +69,7 @@ policies = [
 
 def small(folder: Path, extra: str = POLICIES, base: str = SMALL) -> Path:
     """A 3-asset scenario over 120 months of seeded returns, with ``extra`` appended."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(3)
-    dates = pd.date_range("2000-01-31", periods=120, freq="ME")
-    rets = pd.DataFrame(
-        rng.normal([0.008, 0.004, 0.002], [0.05, 0.03, 0.01], size=(120, 3)),
-        index=pd.Index(dates, name="date"),
-        columns=["A", "B", "C"],
-    )
-    rets.to_csv(folder / "returns.csv")
-    path = folder / "small.toml"
-    path.write_text(base + extra, encoding="utf-8")
-    return path
+    return small_scenario(folder, base + extra)
 
 
 @pytest.fixture(scope="module")

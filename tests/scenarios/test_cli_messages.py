@@ -12,9 +12,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import os
 import re
@@ -24,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_cases import call, edit, example, one_line, read_json, small_scenario, without_montecarlo
 
 import scenarios.engine as engine
 from optimizer.errors import InfeasibleError, InputError
@@ -33,39 +32,6 @@ from scenarios.outputs import repair_figures
 from scenarios.tactical import Rule, evaluate_rule, overlay, parse_condition
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def call(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
-def one_line(err: str) -> str:
-    """stderr is exactly one line without a traceback; returns it."""
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def example(name: str, folder: Path) -> Path:
-    code, _, err = call(["example", name, "--dir", str(folder)])
-    assert code == 0, err
-    return folder / f"{name}.toml"
-
-
-def edit(path: Path, old: str, new: str, name: str) -> Path:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    out = path.with_name(name)
-    out.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return out
-
-
-def read_json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 SMALL = """
@@ -119,17 +85,7 @@ def folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def small(folder) -> Path:
     """3 assets, 120 months of returns (a data file), stress, bootstrap Monte Carlo, backtest."""
-    rng = np.random.default_rng(3)
-    dates = pd.date_range("2000-01-31", periods=120, freq="ME")
-    rets = pd.DataFrame(
-        rng.normal([0.008, 0.004, 0.002], [0.05, 0.03, 0.01], size=(120, 3)),
-        index=pd.Index(dates, name="date"),
-        columns=["A", "B", "C"],
-    )
-    rets.to_csv(folder / "returns.csv")
-    path = folder / "small.toml"
-    path.write_text(SMALL, encoding="utf-8")
-    return path
+    return small_scenario(folder, SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +96,7 @@ def riverside(folder) -> Path:
 @pytest.fixture(scope="module")
 def fast(riverside) -> Path:
     """Riverside without the Monte Carlo."""
-    text = riverside.read_text(encoding="utf-8")
-    out = riverside.with_name("fast.toml")
-    out.write_text(text[: text.index("# spending_rate and inflation come")], encoding="utf-8")
-    return out
+    return without_montecarlo(riverside)
 
 
 @pytest.fixture(scope="module")

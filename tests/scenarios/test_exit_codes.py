@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_cases import edit, example, one_line, without_montecarlo
 
 import scenarios.engine as engine
 import scenarios.loader as loader
@@ -24,27 +25,6 @@ from optimizer.errors import SolverError
 from scenarios.cli import EXIT_CODES, main
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def example(name: str, folder: Path) -> Path:
-    assert main(["example", name, "--dir", str(folder)]) == 0
-    return folder / f"{name}.toml"
-
-
-def edit(path: Path, old: str, new: str, name: str) -> Path:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    out = path.with_name(name)
-    out.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return out
-
-
-def one_line(err: str) -> str:
-    """stderr is exactly one line without a traceback; returns it."""
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -72,10 +52,7 @@ def riverside(folder) -> Path:
 @pytest.fixture(scope="module")
 def fast(riverside) -> Path:
     """Riverside without the Monte Carlo (quicker runs)."""
-    text = riverside.read_text(encoding="utf-8")
-    out = riverside.with_name("fast.toml")
-    out.write_text(text[: text.index("# spending_rate and inflation come")], encoding="utf-8")
-    return out
+    return without_montecarlo(riverside)
 
 
 @pytest.fixture(scope="module")

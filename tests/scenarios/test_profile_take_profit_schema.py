@@ -3,20 +3,16 @@ and ``[backtest] take_profit`` (the take-profit rule), loaded, run and refused."
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from cli_cases import call, small_scenario
 
 from models.profiles import policy
 from optimizer.errors import InputError
 from scenarios.backtest import TakeProfitRule
 from scenarios.backtest_run import run_backtest
-from scenarios.cli import main
 from scenarios.schema import load_scenario
 
 SMALL = """
@@ -47,26 +43,9 @@ take_profit = { threshold = 0.15, safer = { C = 1.0 }, reset = 0.02 }
 """
 
 
-def call(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
 def small(folder: Path, text: str = SMALL) -> Path:
     """A 3-asset scenario over 120 months of seeded returns."""
-    rng = np.random.default_rng(3)
-    dates = pd.date_range("2000-01-31", periods=120, freq="ME")
-    rets = pd.DataFrame(
-        rng.normal([0.008, 0.004, 0.002], [0.05, 0.03, 0.01], size=(120, 3)),
-        index=pd.Index(dates, name="date"),
-        columns=["A", "B", "C"],
-    )
-    rets.to_csv(folder / "returns.csv")
-    path = folder / "small.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return small_scenario(folder, text)
 
 
 def edited(path: Path, old: str, new: str) -> Path:
