@@ -294,10 +294,17 @@ def validate_returns(returns: pd.DataFrame, *, min_obs: int = 2, simple: bool = 
     finite = np.isfinite(values)
     if not finite.all():
         cols = returns.columns[~finite.all(axis=0)]
+        ragged = (
+            "; for histories of different lengths (NaN before an asset's first return), "
+            "covariance.sample, ewma and ledoit_wolf and expected_returns.historical_mean and "
+            "ewma_mean take overlap='pairwise'"
+            if np.isnan(values).any()
+            else ""
+        )
         raise InputError(
             "returns has NaN or inf values for assets: "
             + ", ".join(map(str, cols))
-            + " (clean them with returns.from_prices(missing=...))"
+            + f" (clean them with returns.from_prices(missing=...){ragged})"
         )
     if simple and len(values):
         _check_simple(values, returns.index, returns.columns)

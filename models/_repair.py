@@ -21,6 +21,13 @@ from optimizer.errors import InputError
 
 _KINDS = ("covariance", "correlation")
 
+#: A pairwise covariance whose smallest eigenvalue is below ``-REPAIR_TOL`` times its largest
+#: absolute eigenvalue is repaired (rounding of a PSD matrix stays well inside this).
+REPAIR_TOL = 1e-10
+#: Floor of the repaired eigenvalues, relative to the largest one: the repaired matrix is
+#: positive definite (as R's ``Matrix::nearPD`` with ``posd.tol``), not singular.
+REPAIR_FLOOR = 1e-8
+
 
 def _square_values(matrix: object, what: str) -> tuple[np.ndarray, pd.Index]:
     """Check a square matrix labelled by asset on both axes.
@@ -185,6 +192,59 @@ def nearest_psd(
     if return_distance:
         return result, float(np.linalg.norm(a - out))
     return result
+
+
+def repair_pairwise(cov: np.ndarray, what: str) -> np.ndarray:
+    """Repair a pairwise covariance that is not positive semidefinite, with a warning.
+
+    Parameters
+    ----------
+    cov : numpy.ndarray, shape (n, n)
+        Symmetric covariance (annualized, decimals squared) estimated pair by
+        pair (:mod:`models._ragged`).
+    what : str
+        The estimator, for the warning (``"covariance.sample(overlap='pairwise')"``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, n)
+        ``cov`` itself when its smallest eigenvalue is at least
+        ``-REPAIR_TOL`` times its largest absolute one; otherwise the nearest
+        symmetric matrix (Frobenius norm) whose eigenvalues are at least
+        ``REPAIR_FLOOR`` times the largest: :func:`nearest_psd`'s eigenvalue
+        clipping (Higham 1988) with a positive floor, so that the repaired
+        estimate is positive definite.
+
+    Warns
+    -----
+    UserWarning
+        When repaired: the smallest eigenvalue before (the largest clip), how
+        many eigenvalues were clipped, the Frobenius distance moved (absolute
+        and relative to the matrix's norm), all in the units of ``cov``. The
+        scenario runs record it under ``repairs`` in report.json and
+        manifest.json (``scenarios.outputs.run_notes``).
+    """
+    w = np.linalg.eigvalsh(cov)
+    top = float(np.abs(w).max())
+    if not float(w[0]) < -REPAIR_TOL * top:
+        return cov
+    floor = REPAIR_FLOOR * float(w[-1])
+    out = _shrinkage.clip_eigenvalues(cov, floor)
+    distance = float(np.linalg.norm(cov - out))
+    share = distance / float(np.linalg.norm(cov))
+    k = int((w < floor).sum())
+    warnings.warn(
+        f"{what}: the pairwise covariance is not positive semidefinite (smallest eigenvalue "
+        f"{float(w[0]):.6g}, largest {float(w[-1]):.6g}; {k} of {len(w)} eigenvalues below "
+        f"the floor {floor:.3g}); repaired to the nearest positive definite matrix by clipping "
+        f"them to the floor ({REPAIR_FLOOR:g} x the largest; Higham 1988), Frobenius distance "
+        f"moved {distance:.6g} ({share:.3g} of its norm); the clipped directions are nearly "
+        "riskless in the repaired estimate: prefer longer common histories or "
+        "covariance.ledoit_wolf(overlap='pairwise'), which shrinks toward a target",
+        UserWarning,
+        stacklevel=3,
+    )
+    return out
 
 
 def _volatility_values(volatility: object) -> pd.Series:

@@ -54,6 +54,10 @@ optimizer report zero risk (a Sharpe ratio of 1e9). The rule, by estimator:
   specific variance that the factors cannot tell apart, e.g. ``n_factors =
   T - 1 < n``).
 
+Histories of different lengths (NaN before an asset's first return): ``sample``,
+``ewma`` and ``ledoit_wolf`` take ``overlap="pairwise"``, ``sample`` also
+``"stambaugh"`` (:mod:`models._ragged`); the other estimators refuse NaN.
+
 "No variance" means a correlation eigenvalue at most ``SINGULAR_RTOL``
 (1e-10) times the largest.
 
@@ -69,7 +73,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from models import _shrinkage
+from models import _ragged, _shrinkage
 from models._common import (
     EPS,
     checked_eigh,
@@ -85,10 +89,11 @@ from models._common import (
     symmetrize,
 )
 from models._factors import factor_model, factor_regression
-from models._repair import from_cma, nearest_psd
+from models._repair import from_cma, nearest_psd, repair_pairwise
 from optimizer.errors import InputError
 
 __all__ = [
+    "OVERLAPS",
     "TARGETS",
     "ewma",
     "factor_model",
@@ -116,14 +121,17 @@ def _refuse_degenerate(x: np.ndarray, labels: pd.Index, cov: np.ndarray, what: s
         )
 
 
-def _check_shrunk(x: np.ndarray, labels: pd.Index, cov: np.ndarray, what: str) -> None:
+def _check_shrunk(
+    x: np.ndarray, labels: pd.Index, cov: np.ndarray, what: str, sample: np.ndarray | None = None
+) -> None:
     """A shrinkage estimator: warn about what the shrinkage papered over; refuse if singular.
 
     ``cov`` (n, n) is the shrunk periodic estimate. When ``T - 1 < n`` only
-    perfectly correlated pairs are looked for (the sample is singular anyway).
+    perfectly correlated pairs are looked for (the sample is singular anyway),
+    and so when a pairwise ``sample`` covariance is given (it need not be PSD).
     """
     t, n = x.shape
-    found = degeneracy(x, labels, pairs_only=t - 1 < n)
+    found = degeneracy(x, labels, sample, pairs_only=t - 1 < n or sample is not None)
     if not found:
         return
     if is_singular(cov):
@@ -162,7 +170,14 @@ def _ewma_halflife_for(count: float, t: int) -> float | None:
     return hi
 
 
-def sample(returns: pd.DataFrame, *, periods_per_year: float | None = None) -> pd.DataFrame:
+#: The ``overlap=`` options: ``"full"`` and ``"pairwise"`` (:func:`sample`, :func:`ewma`,
+#: :func:`ledoit_wolf`), ``"stambaugh"`` (:func:`sample` only).
+OVERLAPS = _ragged.OVERLAPS_ML
+
+
+def sample(
+    returns: pd.DataFrame, *, periods_per_year: float | None = None, overlap: str = "full"
+) -> pd.DataFrame:
     """Sample covariance (ddof = 1), annualized.
 
     Parameters
@@ -171,6 +186,23 @@ def sample(returns: pd.DataFrame, *, periods_per_year: float | None = None) -> p
         Periodic returns (decimals), DatetimeIndex x asset ids, T >= 2.
     periods_per_year : float, optional
         Observations per year; inferred from the index when omitted.
+    overlap : {"full", "pairwise", "stambaugh"}, keyword-only
+        ``"full"`` (default): every asset has every return (NaN refused).
+        ``"pairwise"``: histories of different lengths (NaN where an asset
+        has no return, e.g. from ``returns.from_prices(missing="keep")``):
+        entry ``(i, j)`` is the sample covariance over the dates on which
+        both assets have a return (``T_ij - 1`` denominator; ``numpy.cov``
+        of the pair on its overlap), the variances each asset's own. Every
+        pair needs at least ``MIN_OBSERVATIONS`` (3) common returns. A
+        matrix that is not PSD is repaired
+        (:func:`models._repair.repair_pairwise`) with a ``UserWarning``
+        giving the size of the repair. Without NaN it equals ``"full"``.
+        ``"stambaugh"``: histories that differ only in their start (nested
+        start dates, no other gap), the maximum-likelihood estimate of
+        Stambaugh (1997), :func:`models._ragged.stambaugh`: the short
+        histories regressed on the long ones. PSD by construction. Divided by
+        the counts as in the paper (ML), while without NaN the ``"full"``
+        estimate (``T - 1``) is returned; the difference is ``1 / T``.
 
     Returns
     -------
@@ -185,8 +217,34 @@ def sample(returns: pd.DataFrame, *, periods_per_year: float | None = None) -> p
         periods per year that cannot be inferred, fewer than ``n + 1``
         observations (the estimate would be singular; the message gives the
         counts and suggests a shrinkage estimator or more history), constant
-        assets or combinations of assets with no variance (named).
+        assets or combinations of assets with no variance (named), an
+        unknown ``overlap``; with ``"pairwise"``, a pair of assets with
+        fewer than 3 common returns (naming the pair, its count and dates);
+        with ``"stambaugh"``, a gap after an asset's start (named) or too
+        few returns after a start date for the regression (named).
+
+    Warns
+    -----
+    UserWarning
+        ``overlap="pairwise"``: the pairwise matrix was not PSD and was
+        repaired (smallest eigenvalue, number clipped, Frobenius distance).
     """
+    how = _ragged.use_ragged(overlap, returns, "covariance.sample", _ragged.OVERLAPS_ML)
+    if how == "stambaugh":
+        _, s, x, valid, periods = _ragged.stambaugh_inputs(
+            returns, periods_per_year, "covariance.sample"
+        )
+        cov = s * periods
+        _refuse_degenerate(_ragged.constant_filled(x, valid), returns.columns, cov, "sample")
+        return frame(cov, returns.columns)
+    if how == "pairwise":
+        x, valid, _, s, periods = _ragged.pairwise_inputs(
+            returns, periods_per_year, "covariance.sample", 1
+        )
+        full_rank_count(len(x), x.shape[1], "sample")
+        cov = repair_pairwise(s * periods, "covariance.sample(overlap='pairwise')")
+        _refuse_degenerate(_ragged.constant_filled(x, valid), returns.columns, cov, "sample")
+        return frame(cov, returns.columns)
     x, labels, periods = prepare_returns(returns, periods_per_year)
     full_rank_count(*x.shape, "sample")
     y = demean(x)
@@ -195,8 +253,30 @@ def sample(returns: pd.DataFrame, *, periods_per_year: float | None = None) -> p
     return frame(s * periods, labels)
 
 
+def _ewma_weights(hl: float, t: int, n: int) -> np.ndarray:
+    """Weights (t,) summing to 1, latest heaviest; refuse an effective count below ``n + 1``."""
+    age = np.arange(t - 1, -1, -1, dtype=float)
+    w = np.exp(-np.log(2.0) * age / hl)
+    w /= w.sum()
+    count = 1.0 / float(w @ w)
+    if count - 1.0 < n:
+        need = _ewma_halflife_for(n + 1.0, t)
+        fix = f"a halflife of at least {need:.3g} periods, " if need is not None else ""
+        raise InputError(
+            f"covariance.ewma: halflife={hl:g} over {t} observations leaves an effective "
+            f"{count:.1f} observations (1 / sum of squared weights) for {n} assets, too few "
+            f"for a full-rank covariance (more than {n} are needed); use {fix}a shrinkage "
+            "estimator such as ledoit_wolf or oas, or more history"
+        )
+    return w
+
+
 def ewma(
-    returns: pd.DataFrame, *, halflife: float, periods_per_year: float | None = None
+    returns: pd.DataFrame,
+    *,
+    halflife: float,
+    periods_per_year: float | None = None,
+    overlap: str = "full",
 ) -> pd.DataFrame:
     """Exponentially weighted covariance, annualized.
 
@@ -209,6 +289,11 @@ def ewma(
         periods older than the latest one weighs half as much.
     periods_per_year : float, optional
         Observations per year; inferred from the index when omitted.
+    overlap : {"full", "pairwise"}, keyword-only
+        As for :func:`sample`. ``"pairwise"``: the weights are set by each
+        date's age in the whole table; each entry uses the weights of the
+        pair's overlap, renormalised to sum to 1 there, and the weighted
+        means over it.
 
     Returns
     -------
@@ -222,7 +307,13 @@ def ewma(
         few observations for a full-rank estimate (``T - 1 < n``, or an
         effective count ``1 / sum(w_t^2)`` below ``n + 1``: the message gives
         the shortest half-life that would do), constant assets or
-        combinations of assets with no variance (named).
+        combinations of assets with no variance (named); with
+        ``"pairwise"``, as for :func:`sample`.
+
+    Warns
+    -----
+    UserWarning
+        ``overlap="pairwise"``: the matrix was repaired (see :func:`sample`).
 
     Notes
     -----
@@ -237,26 +328,50 @@ def ewma(
     edition, section 5.2 (exponentially weighted moving average).
     """
     hl = positive_number(halflife, "halflife")
+    if _ragged.use_pairwise(overlap, returns, "covariance.ewma"):
+        x, valid, rows, _, periods = _ragged.pairwise_inputs(
+            returns, periods_per_year, "covariance.ewma", 1
+        )
+        full_rank_count(len(x), x.shape[1], "ewma")
+        w = _ewma_weights(hl, len(returns), x.shape[1])[rows]
+        s, _ = _ragged.pairwise_weighted_cov(x, valid, w)
+        cov = repair_pairwise(s * periods, "covariance.ewma(overlap='pairwise')")
+        _refuse_degenerate(_ragged.constant_filled(x, valid), returns.columns, cov, "ewma")
+        return frame(cov, returns.columns)
     x, labels, periods = prepare_returns(returns, periods_per_year)
     t, n = x.shape
     full_rank_count(t, n, "ewma")
-    age = np.arange(t - 1, -1, -1, dtype=float)
-    w = np.exp(-np.log(2.0) * age / hl)
-    w /= w.sum()
-    count = 1.0 / float(w @ w)
-    if count - 1.0 < n:
-        need = _ewma_halflife_for(n + 1.0, t)
-        fix = f"a halflife of at least {need:.3g} periods, " if need is not None else ""
-        raise InputError(
-            f"covariance.ewma: halflife={hl:g} over {t} observations leaves an effective "
-            f"{count:.1f} observations (1 / sum of squared weights) for {n} assets, too few "
-            f"for a full-rank covariance (more than {n} are needed); use {fix}a shrinkage "
-            "estimator such as ledoit_wolf or oas, or more history"
-        )
+    w = _ewma_weights(hl, t, n)
     z = (x - w @ x) * np.sqrt(w)[:, None]
     s = symmetrize(z.T @ z)
     _refuse_degenerate(x, labels, s, "ewma")
     return frame(s * periods, labels)
+
+
+def _ledoit_wolf_pairwise(
+    returns: pd.DataFrame, target: str, periods_per_year: float | None
+) -> pd.DataFrame:
+    """:func:`ledoit_wolf` with ``overlap="pairwise"`` on returns with NaN."""
+    what = "covariance.ledoit_wolf"
+    x, valid, rows, s, periods = _ragged.pairwise_inputs(returns, periods_per_year, what, 0)
+    labels = returns.columns
+    filled = _ragged.constant_filled(x, valid)
+    common = _ragged.common_window(x, valid, returns.index[rows], labels, what)
+    if target == "identity":
+        import sklearn.covariance  # lazily, as in ledoit_wolf
+
+        delta = float(sklearn.covariance.ledoit_wolf(common, assume_centered=False)[1])
+    else:
+        why = "the target needs every asset's variance on the common dates"
+        reject_constant(filled, labels, why)
+        reject_constant(common, labels, f"{why} (constant there)")
+        cc = target == "constant_correlation"
+        kernel = _shrinkage.lw_constant_correlation if cc else _shrinkage.lw_single_factor
+        delta = kernel(demean(common))[1]
+    shrunk = symmetrize(delta * _ragged.lw_target(s, target) + (1.0 - delta) * s)
+    cov = repair_pairwise(shrunk * periods, f"{what}(overlap='pairwise')")
+    _check_shrunk(filled, labels, cov, "ledoit_wolf", sample=s)
+    return frame(cov, labels)
 
 
 def ledoit_wolf(
@@ -264,6 +379,7 @@ def ledoit_wolf(
     *,
     target: str = "identity",
     periods_per_year: float | None = None,
+    overlap: str = "full",
 ) -> pd.DataFrame:
     """Ledoit-Wolf linear shrinkage of the sample covariance, annualized.
 
@@ -279,6 +395,18 @@ def ledoit_wolf(
         of the assets' returns (the "market").
     periods_per_year : float, optional
         Observations per year; inferred from the index when omitted.
+    overlap : {"full", "pairwise"}, keyword-only
+        ``"full"`` (default): NaN refused. ``"pairwise"``: histories of
+        different lengths. ``S`` is the pairwise covariance (each entry over
+        the pair's common dates, divided by ``T_ij``, as :func:`sample` with
+        ``overlap="pairwise"``), the target ``F`` is built from it (the mean
+        variance; the average pairwise correlation; the market's pairwise
+        covariances), and the intensity ``delta`` is the papers' estimate on
+        the common window, the dates on which every asset has a return (at
+        least 3 needed): the intensity of the shortest shared sample, which
+        shrinks at least as much as the longer histories would call for. A
+        result that is not PSD is repaired with a warning. Without NaN it
+        equals ``"full"``.
 
     Returns
     -------
@@ -293,13 +421,17 @@ def ledoit_wolf(
         Invalid returns, unknown ``target`` (the message lists the valid
         ones), constant returns for ``"constant_correlation"`` or
         ``"single_factor"`` (naming the assets), a constant market for
-        ``"single_factor"``, or a shrunk estimate that is still singular.
+        ``"single_factor"``, or a shrunk estimate that is still singular;
+        with ``"pairwise"``, a pair with fewer than 3 common returns (named)
+        or a common window of fewer than 3 dates (naming the asset that
+        starts last).
 
     Warns
     -----
     UserWarning
         Constant assets (identity target) or combinations of assets with no
-        variance, named: the shrunk estimate is positive definite and used.
+        variance, named: the shrunk estimate is positive definite and used;
+        with ``"pairwise"``, a repair (see :func:`sample`).
 
     Notes
     -----
@@ -325,6 +457,8 @@ def ledoit_wolf(
             f"unknown ledoit_wolf target {target!r}; valid targets: "
             + ", ".join(repr(t) for t in TARGETS)
         )
+    if _ragged.use_pairwise(overlap, returns, "covariance.ledoit_wolf"):
+        return _ledoit_wolf_pairwise(returns, target, periods_per_year)
     x, labels, periods = prepare_returns(returns, periods_per_year)
     if target == "identity":
         import sklearn.covariance  # lazily: ~1 s of import time the CLI start does not need

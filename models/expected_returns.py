@@ -18,6 +18,7 @@ from typing import Literal, overload
 import numpy as np
 import pandas as pd
 
+from models import _ragged
 from models._common import resolve_periods, validate_returns
 from models.returns import check_option
 from optimizer import validation
@@ -50,6 +51,7 @@ def historical_mean(
     *,
     method: str = "arithmetic",
     periods_per_year: float | None = None,
+    overlap: str = "full",
 ) -> pd.Series:
     """Annualized historical mean return of each asset.
 
@@ -63,6 +65,16 @@ def historical_mean(
     periods_per_year : float, optional, keyword-only
         ``P``; inferred from the dates when None (daily 252, weekly 52,
         monthly 12).
+    overlap : {"full", "pairwise", "stambaugh"}, keyword-only
+        ``"full"`` (default): NaN refused. ``"pairwise"``: histories of
+        different lengths (NaN where an asset has no return, e.g. from
+        ``returns.from_prices(missing="keep")``): each asset's mean over its
+        own returns (``T_i`` of them, at least 2; ``T_i`` replaces ``T`` in
+        the geometric formula). ``"stambaugh"`` (arithmetic only): nested
+        start dates, the maximum-likelihood means of Stambaugh (1997), the
+        short histories' means corrected by their regression on the long
+        ones (:func:`models._ragged.stambaugh`). Without NaN both equal
+        ``"full"``.
 
     Returns
     -------
@@ -74,8 +86,11 @@ def historical_mean(
     InputError
         Bad returns (not a DataFrame, NaN, duplicate ids, fewer than 2
         rows, a return of -100% or less naming the asset and date, ...:
-        :func:`models._common.validate_returns`), an unknown ``method``, or
-        periods that cannot be inferred.
+        :func:`models._common.validate_returns`), an unknown ``method`` or
+        ``overlap``, periods that cannot be inferred, or with ``"pairwise"``
+        an asset with fewer than 2 returns (named); with ``"stambaugh"``,
+        ``method="geometric"`` or a pattern it cannot take (see
+        :func:`models.covariance.sample`).
 
     Notes
     -----
@@ -89,6 +104,25 @@ def historical_mean(
     not directly comparable since only ``g`` compounds.
     """
     check_option("method", method, METHODS)
+    what = "expected_returns.historical_mean"
+    how = _ragged.use_ragged(overlap, returns, what, _ragged.OVERLAPS_ML)
+    if how == "stambaugh":
+        if method != "arithmetic":
+            raise InputError(
+                f"{what}(overlap='stambaugh') gives the maximum-likelihood arithmetic mean; "
+                f"method={method!r} is not available with it: use method='arithmetic', or "
+                "overlap='pairwise' for each asset's own geometric mean"
+            )
+        mu, _, _, _, periods = _ragged.stambaugh_inputs(returns, periods_per_year, what)
+        return _series(mu * periods, returns.columns)
+    if how == "pairwise":
+        x, valid, _ = _ragged.ragged_values(returns, what, min_obs=2)
+        periods = resolve_periods(returns, periods_per_year)
+        count = valid.sum(axis=0)
+        if method == "arithmetic":
+            return _series(np.nansum(x, axis=0) / count * periods, returns.columns)
+        log_growth = np.nansum(np.log1p(x), axis=0) * (periods / count)
+        return _series(np.expm1(log_growth), returns.columns)
     values = validate_returns(returns)
     periods = resolve_periods(returns, periods_per_year)
     if method == "arithmetic":
@@ -102,6 +136,7 @@ def ewma_mean(
     *,
     halflife: float,
     periods_per_year: float | None = None,
+    overlap: str = "full",
 ) -> pd.Series:
     """Annualized exponentially weighted mean return of each asset.
 
@@ -114,6 +149,11 @@ def ewma_mean(
         older than the latest one gets half its weight.
     periods_per_year : float, optional, keyword-only
         Inferred from the dates when None.
+    overlap : {"full", "pairwise"}, keyword-only
+        ``"full"`` (default): NaN refused. ``"pairwise"``: histories of
+        different lengths; the weights are set by each date's age in the
+        whole table and renormalised over each asset's own returns (at least
+        2). Without NaN it equals ``"full"``.
 
     Returns
     -------
@@ -126,7 +166,8 @@ def ewma_mean(
     ------
     InputError
         Bad returns, a non-positive or non-finite ``halflife``, periods that
-        cannot be inferred.
+        cannot be inferred, an unknown ``overlap``; with ``"pairwise"`` an
+        asset with fewer than 2 returns (named).
 
     Notes
     -----
@@ -134,6 +175,11 @@ def ewma_mean(
     arithmetic :func:`historical_mean`.
     """
     h = validation.finite_number(halflife, what="halflife", positive=True)
+    if _ragged.use_pairwise(overlap, returns, "expected_returns.ewma_mean"):
+        x, valid, rows = _ragged.ragged_values(returns, "expected_returns.ewma_mean", min_obs=2)
+        periods = resolve_periods(returns, periods_per_year)
+        weights = np.exp2(-(len(returns) - 1 - rows.astype(float)) / h)
+        return _series(_ragged.own_weighted_mean(x, valid, weights) * periods, returns.columns)
     values = validate_returns(returns)
     periods = resolve_periods(returns, periods_per_year)
     age = np.arange(len(values) - 1, -1, -1, dtype=float)

@@ -8,6 +8,14 @@ each returns a verified :class:`~optimizer.allocation.Allocation`
 (:func:`efficient_frontier` a :class:`~optimizer.allocation.Frontier`).
 Fully invested and long-only apply unless a ``Budget`` or shorting
 ``Bounds`` say otherwise.
+
+Every objective but ``max_return`` takes ``l2_gamma``, an L2 regularization
+``l2_gamma * ||w||^2`` added to the objective as PyPortfolioOpt's
+``objective_functions.L2_reg`` adds it (for variance objectives the covariance
+of the program becomes ``C + l2_gamma I``). It is in the program only: the
+allocation's ``volatility``, risk contributions and every risk limit are
+measured on ``C``. ``l2_gamma = 0`` (the default) solves the unregularized
+program exactly as without it.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from models._reach import (
 from optimizer.allocation import Allocation, Frontier
 from optimizer.compiled import Compiled, shared
 from optimizer.errors import InfeasibleError, InputError, SolverError
-from optimizer.objective import Objective, return_unit, units_of
+from optimizer.objective import Objective, l2_weight, return_unit, units_of
 from optimizer.pieces import Point, RiskLimit
 from optimizer.solvers import ProxQP
 from optimizer.universe import Universe
@@ -62,20 +70,24 @@ def _mu(cm: Compiled, mu) -> np.ndarray:
 # ``compile(...).solve(...)`` both call them.
 
 
-def _solve_min_variance(cm: Compiled, *, mu=None) -> Allocation:
-    alloc = cm.run(Objective(variance=1.0), mu=None if mu is None else _mu(cm, mu))
+def _solve_min_variance(cm: Compiled, *, mu=None, l2_gamma=0.0) -> Allocation:
+    objective = Objective(variance=1.0, l2=l2_weight(l2_gamma))
+    alloc = cm.run(objective, mu=None if mu is None else _mu(cm, mu))
     if alloc.riskless:
         warn_riskless(cm, alloc)
     return alloc
 
 
-def _solve_max_utility(cm: Compiled, *, mu, risk_aversion) -> Allocation:
+def _solve_max_utility(cm: Compiled, *, mu, risk_aversion, l2_gamma=0.0) -> Allocation:
     delta = _number(risk_aversion, "risk_aversion")
     if delta <= 0:
         raise InputError(f"risk_aversion must be positive, got {risk_aversion!r}")
-    # minimize 1/2 w'Cw - mu'w / delta: the same weights as delta/2 w'Cw - mu'w, one
-    # compiled program for every risk aversion; objective and duals scale back by delta
-    return cm.run(Objective(variance=0.5, mu_weight=1.0 / delta), mu=_mu(cm, mu), scale=delta)
+    gamma = l2_weight(l2_gamma)
+    # minimize 1/2 w'Cw + gamma/delta ||w||^2 - mu'w / delta: the weights of delta/2 w'Cw +
+    # gamma ||w||^2 - mu'w, one compiled program for every risk aversion when gamma = 0;
+    # objective and duals scale back by delta
+    objective = Objective(variance=0.5, mu_weight=1.0 / delta, l2=gamma / delta)
+    return cm.run(objective, mu=_mu(cm, mu), scale=delta)
 
 
 def _solve_max_return(cm: Compiled, *, mu) -> Allocation:
@@ -88,37 +100,41 @@ def _solve_max_return(cm: Compiled, *, mu) -> Allocation:
     return top
 
 
-def _solve_efficient_return(cm: Compiled, *, mu, target_return) -> Allocation:
+def _solve_efficient_return(cm: Compiled, *, mu, target_return, l2_gamma=0.0) -> Allocation:
     target = _number(target_return, "target_return")
+    gamma = l2_weight(l2_gamma)
     mu_vec = _mu(cm, mu)
     unit = return_unit(mu_vec)
     row = target_row(mu_vec, target, unit)
     try:
-        alloc = cm.run(Objective(variance=1.0), mu=mu_vec, extra=[row])
+        alloc = cm.run(Objective(variance=1.0, l2=gamma), mu=mu_vec, extra=[row])
     except InfeasibleError:
         top = _solve_max_return(cm, mu=_as_series(cm, mu_vec))
         if target > top.expected_return - 1e-9 * unit:
-            low = _solve_min_variance(cm, mu=_as_series(cm, mu_vec)).expected_return
+            mu_s = _as_series(cm, mu_vec)
+            low = _solve_min_variance(cm, mu=mu_s, l2_gamma=gamma).expected_return
             raise out_of_reach(cm, "target_return", target, (low, top), row) from None
         raise
     return in_return_units(alloc, unit)
 
 
-def _solve_efficient_risk(cm: Compiled, *, mu, target_volatility) -> Allocation:
+def _solve_efficient_risk(cm: Compiled, *, mu, target_volatility, l2_gamma=0.0) -> Allocation:
     target = _number(target_volatility, "target_volatility")
     if target < 0:
         raise InputError(f"target_volatility must be non-negative, got {target_volatility!r}")
+    gamma = l2_weight(l2_gamma)
     mu_vec = _mu(cm, mu)
-    floor = _solve_min_variance(cm, mu=_as_series(cm, mu_vec))
+    floor = _solve_min_variance(cm, mu=_as_series(cm, mu_vec))  # the true least risk
     limit = RiskLimit(TARGET_VOLATILITY, TARGET_VOLATILITY, np.zeros(cm.n), target)
     if target < floor.volatility * (1 - 1e-9):
         top = _solve_max_return(cm, mu=_as_series(cm, mu_vec))
         raise out_of_reach(cm, "target_volatility", target, (floor, top), limit)
-    return cm.run(Objective(mu_weight=1.0), mu=mu_vec, extra=[limit])
+    return cm.run(Objective(mu_weight=1.0, l2=gamma), mu=mu_vec, extra=[limit])
 
 
-def _solve_max_sharpe(cm: Compiled, *, mu, risk_free_rate=0.0) -> Allocation:
+def _solve_max_sharpe(cm: Compiled, *, mu, risk_free_rate=0.0, l2_gamma=0.0) -> Allocation:
     rf = _number(risk_free_rate, "risk_free_rate")
+    gamma = l2_weight(l2_gamma)
     mu_vec = _mu(cm, mu)
     if not (cm.risk.variances() > 0).any():
         top = _solve_max_return(cm, mu=_as_series(cm, mu_vec))
@@ -130,7 +146,7 @@ def _solve_max_sharpe(cm: Compiled, *, mu, risk_free_rate=0.0) -> Allocation:
         # the homogenized program needs no max_return first: it is infeasible when no
         # portfolio beats rf, and its t goes to 0 when the ratio has no maximum (both below)
         try:
-            alloc = cm.run(Objective(sharpe=True, risk_free_rate=rf), mu=mu_vec)
+            alloc = cm.run(Objective(sharpe=True, risk_free_rate=rf, l2=gamma), mu=mu_vec)
         except (SolverError, InfeasibleError) as exc:
             failure = exc
     if alloc is None or float(alloc.weights.abs().sum()) > far_gross(budget):
@@ -139,7 +155,7 @@ def _solve_max_sharpe(cm: Compiled, *, mu, risk_free_rate=0.0) -> Allocation:
         if top is None:
             if alloc is None and failure is None:  # no positive budget: the search needs a top
                 _solve_max_return(cm, mu=_as_series(cm, mu_vec))  # raises: unbounded
-            low = cm.run(Objective(variance=1.0), mu=mu_vec).expected_return
+            low = cm.run(Objective(variance=1.0, l2=gamma), mu=mu_vec).expected_return
             if rf >= low - 1e-9 * return_unit(np.append(mu_vec, rf)):  # at low: to rounding
                 raise no_max_sharpe(rf, low)
             if alloc is None:
@@ -147,7 +163,7 @@ def _solve_max_sharpe(cm: Compiled, *, mu, risk_free_rate=0.0) -> Allocation:
         else:
             check_beats_rf(top, rf, mu_vec)
             if alloc is None:
-                alloc = _sharpe_search(cm, mu_vec, rf, top)
+                alloc = _sharpe_search(cm, mu_vec, rf, top, gamma)
     if alloc.riskless:
         raise unbounded_sharpe(cm, alloc, rf)
     return replace(alloc, risk_free_rate=rf)
@@ -167,12 +183,12 @@ _MODELS: dict[str, Callable[..., Allocation]] = {
     "max_sharpe": _solve_max_sharpe,
 }
 _DATA = {
-    "min_variance": ("mu",),
-    "max_utility": ("mu", "risk_aversion"),
+    "min_variance": ("mu", "l2_gamma"),
+    "max_utility": ("mu", "risk_aversion", "l2_gamma"),
     "max_return": ("mu",),
-    "efficient_return": ("mu", "target_return"),
-    "efficient_risk": ("mu", "target_volatility"),
-    "max_sharpe": ("mu", "risk_free_rate"),
+    "efficient_return": ("mu", "target_return", "l2_gamma"),
+    "efficient_risk": ("mu", "target_volatility", "l2_gamma"),
+    "max_sharpe": ("mu", "risk_free_rate", "l2_gamma"),
 }
 
 
@@ -206,7 +222,9 @@ def compile(  # noqa: A001 - the name DESIGN.md fixes
     optimizer.Compiled
         ``solve(**data)`` takes what the objective needs: ``mu``
         (Series), ``risk_aversion``, ``target_return``,
-        ``target_volatility``, ``risk_free_rate``. Thread-safe and picklable.
+        ``target_volatility``, ``risk_free_rate``, and ``l2_gamma`` (the L2
+        regularization of the one-shot functions; not for ``max_return``).
+        Thread-safe and picklable.
 
     Examples
     --------
@@ -259,6 +277,7 @@ def min_variance(
     constraints: Sequence | None = None,
     universe: Universe | None = None,
     solvers: Sequence[str] | None = None,
+    l2_gamma: float = 0.0,
 ) -> Allocation:
     """The least-volatility portfolio under the constraints.
 
@@ -274,12 +293,19 @@ def min_variance(
         Asset tags, for tag constraints.
     solvers : sequence of str, optional
         Solver chain; default ``("CLARABEL", "OSQP", "SCS")``.
+    l2_gamma : float
+        L2 regularization: minimize ``w'Cw + l2_gamma * ||w||^2``, that is
+        ``w'(C + l2_gamma I)w`` (PyPortfolioOpt's ``L2_reg``). Decimals, in
+        variance units (annualized, like ``cov``); non-negative; default 0
+        (off). Larger values pull the weights towards equal weights.
 
     Returns
     -------
     Allocation
-        ``objective`` is the variance ``w'Cw``; shadow prices are in variance
-        per unit of constraint.
+        ``objective`` is the variance ``w'Cw`` (plus ``l2_gamma * ||w||^2``);
+        shadow prices are in variance per unit of constraint. ``volatility``
+        and the risk contributions are always the true ``sqrt(w'Cw)``, without
+        the regularization.
 
     Warns
     -----
@@ -296,10 +322,13 @@ def min_variance(
     The answer does not depend on the covariance's units: the core solves on
     ``C / s`` (``s`` in proportion to the mean variance), so ``min_variance(c * cov)`` equals
     ``min_variance(cov)`` for any ``c > 0`` that keeps the variances within
-    about 1e-150 to 1e150.
+    about 1e-150 to 1e150 (and ``min_variance(c * cov, l2_gamma=c * g)`` equals
+    ``min_variance(cov, l2_gamma=g)``: ``l2_gamma`` scales like a variance).
+    With a :class:`~optimizer.riskmodel.FactorCovariance` the regularized
+    problem keeps the factor form (``l2_gamma`` adds to the specific variances).
     """
     cm = _problem("min_variance", cov, constraints, universe, solvers)
-    return _solve_min_variance(cm, mu=mu)
+    return _solve_min_variance(cm, mu=mu, l2_gamma=l2_gamma)
 
 
 def max_utility(
@@ -310,8 +339,9 @@ def max_utility(
     constraints: Sequence | None = None,
     universe: Universe | None = None,
     solvers: Sequence[str] | None = None,
+    l2_gamma: float = 0.0,
 ) -> Allocation:
-    """Maximize ``mu'w - risk_aversion / 2 * w'Cw``.
+    """Maximize ``mu'w - risk_aversion / 2 * w'Cw`` (``- l2_gamma * ||w||^2``).
 
     Parameters
     ----------
@@ -321,21 +351,28 @@ def max_utility(
         Annualized covariance.
     risk_aversion : float
         Positive; 2 to 4 is typical for a balanced investor.
+    l2_gamma : float
+        L2 regularization: maximize ``mu'w - risk_aversion/2 w'Cw -
+        l2_gamma ||w||^2`` (PyPortfolioOpt's ``L2_reg`` added to its
+        ``max_quadratic_utility``: the covariance becomes ``C + 2 l2_gamma /
+        risk_aversion I``). Decimals, non-negative; default 0 (off).
 
     Returns
     -------
     Allocation
-        ``objective`` is ``risk_aversion/2 w'Cw - mu'w`` (the negated utility).
+        ``objective`` is ``risk_aversion/2 w'Cw + l2_gamma ||w||^2 - mu'w`` (the
+        negated utility); ``volatility`` is the true ``sqrt(w'Cw)``.
 
     Notes
     -----
     Without constraints the answer is ``C^-1 mu / risk_aversion`` (then the
     budget must be lifted: pass ``Budget`` and ``Bounds`` accordingly). One
     program serves every ``mu`` and risk aversion (only its linear term
-    changes); hold ``compile("max_utility", cov, ...)`` to re-solve fastest.
+    changes; with ``l2_gamma > 0``, one per ``l2_gamma / risk_aversion``); hold
+    ``compile("max_utility", cov, ...)`` to re-solve fastest.
     """
     cm = _problem("max_utility", cov, constraints, universe, solvers)
-    return _solve_max_utility(cm, mu=mu, risk_aversion=risk_aversion)
+    return _solve_max_utility(cm, mu=mu, risk_aversion=risk_aversion, l2_gamma=l2_gamma)
 
 
 def max_return(
@@ -365,6 +402,7 @@ def efficient_return(
     constraints: Sequence | None = None,
     universe: Universe | None = None,
     solvers: Sequence[str] | None = None,
+    l2_gamma: float = 0.0,
 ) -> Allocation:
     """Least volatility for an expected return of at least ``target_return``.
 
@@ -372,6 +410,9 @@ def efficient_return(
     ----------
     target_return : float
         Annualized decimal (0.065 is 6.5% a year).
+    l2_gamma : float
+        L2 regularization: minimize ``w'Cw + l2_gamma * ||w||^2`` (as
+        :func:`min_variance`); ``volatility`` stays the true ``sqrt(w'Cw)``.
 
     Raises
     ------
@@ -385,7 +426,7 @@ def efficient_return(
         conflict whatever the target.
     """
     cm = _problem("efficient_return", cov, constraints, universe, solvers)
-    return _solve_efficient_return(cm, mu=mu, target_return=target_return)
+    return _solve_efficient_return(cm, mu=mu, target_return=target_return, l2_gamma=l2_gamma)
 
 
 def efficient_risk(
@@ -396,6 +437,7 @@ def efficient_risk(
     constraints: Sequence | None = None,
     universe: Universe | None = None,
     solvers: Sequence[str] | None = None,
+    l2_gamma: float = 0.0,
 ) -> Allocation:
     """Highest expected return for a volatility of at most ``target_volatility``.
 
@@ -403,6 +445,11 @@ def efficient_risk(
     ----------
     target_volatility : float
         Annualized decimal (0.10 is 10% a year).
+    l2_gamma : float
+        L2 regularization: maximize ``mu'w - l2_gamma * ||w||^2`` subject to
+        ``sqrt(w'Cw) <= target_volatility`` (PyPortfolioOpt's convention: the
+        limit is on the true volatility, which may then end below the target).
+        Decimals, in return units per squared weight; default 0 (off).
 
     Raises
     ------
@@ -414,7 +461,7 @@ def efficient_risk(
         :func:`efficient_return`.
     """
     cm = _problem("efficient_risk", cov, constraints, universe, solvers)
-    return _solve_efficient_risk(cm, mu=mu, target_volatility=target_volatility)
+    return _solve_efficient_risk(cm, mu=mu, target_volatility=target_volatility, l2_gamma=l2_gamma)
 
 
 def max_sharpe(
@@ -425,6 +472,7 @@ def max_sharpe(
     constraints: Sequence | None = None,
     universe: Universe | None = None,
     solvers: Sequence[str] | None = None,
+    l2_gamma: float = 0.0,
 ) -> Allocation:
     """The tangency portfolio: maximize ``(mu'w - rf) / sqrt(w'Cw)``.
 
@@ -443,11 +491,17 @@ def max_sharpe(
     ----------
     risk_free_rate : float
         Annualized decimal.
+    l2_gamma : float
+        L2 regularization of the homogenized program: minimize ``y'Cy +
+        l2_gamma ||y||^2`` (PyPortfolioOpt's ``L2_reg`` in its ``max_sharpe``),
+        that is, maximize the Sharpe ratio measured with ``C + l2_gamma I``.
+        Decimals, variance units; default 0 (off).
 
     Returns
     -------
     Allocation
-        With ``risk_free_rate`` set: its ``sharpe`` is the ratio maximized.
+        With ``risk_free_rate`` set: its ``sharpe`` is the ratio maximized
+        (with ``l2_gamma > 0``, the true ratio at the regularized answer).
 
     Raises
     ------
@@ -475,24 +529,27 @@ def max_sharpe(
     about 1e-150 to 1e150.
     """
     cm = _problem("max_sharpe", cov, constraints, universe, solvers)
-    return _solve_max_sharpe(cm, mu=mu, risk_free_rate=risk_free_rate)
+    return _solve_max_sharpe(cm, mu=mu, risk_free_rate=risk_free_rate, l2_gamma=l2_gamma)
 
 
-def _sharpe_search(cm: Compiled, mu_vec: np.ndarray, rf: float, top: Allocation) -> Allocation:
-    """Golden-section search of the Sharpe ratio over target returns."""
+def _sharpe_search(
+    cm: Compiled, mu_vec: np.ndarray, rf: float, top: Allocation, gamma: float = 0.0
+) -> Allocation:
+    """Golden-section search of the Sharpe ratio (of ``C + gamma I``) over target returns."""
     mu_s = _as_series(cm, mu_vec)
-    low = _solve_min_variance(cm, mu=mu_s)
+    low = _solve_min_variance(cm, mu=mu_s, l2_gamma=gamma)
     cache: dict[float, Allocation] = {}
 
     def alloc(r: float) -> Allocation:
         if r not in cache:
-            cache[r] = _solve_efficient_return(cm, mu=mu_s, target_return=r)
+            cache[r] = _solve_efficient_return(cm, mu=mu_s, target_return=r, l2_gamma=gamma)
         return cache[r]
 
     def sharpe(a: Allocation) -> float:
-        if a.riskless:  # unbounded when it earns more than rf (max_sharpe raises then)
+        w = a.weights.to_numpy()
+        if a.riskless and (gamma == 0 or not w.any()):  # unbounded (max_sharpe raises then)
             return math.inf if a.expected_return > rf else -math.inf
-        return (a.expected_return - rf) / a.volatility
+        return (a.expected_return - rf) / math.sqrt(a.volatility**2 + gamma * (w @ w))
 
     a, b = max(low.expected_return, rf), top.expected_return
     golden = (math.sqrt(5) - 1) / 2

@@ -1,7 +1,7 @@
 """Periodic returns from prices, and back.
 
 ``from_prices`` is the front door for market data: it validates a price table
-(dates by asset ids), deals with missing prices in one of three explicit ways
+(dates by asset ids), deals with missing prices in one of four explicit ways
 and returns simple or log returns. Every problem is reported as an
 :class:`~optimizer.errors.InputError` that names the asset, the date or the
 option at fault.
@@ -10,6 +10,7 @@ Examples
 --------
 >>> rets = from_prices(prices)                      # doctest: +SKIP
 >>> rets = from_prices(prices, missing="ffill")     # doctest: +SKIP
+>>> rets = from_prices(prices, missing="keep")      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from optimizer.errors import InputError
 __all__ = ["from_prices", "periods_per_year", "to_prices"]
 
 KINDS = ("simple", "log")
-MISSING = ("raise", "drop", "ffill")
+MISSING = ("raise", "drop", "ffill", "keep")
 
 #: How many gaps per asset, and how many assets, a message spells out.
 _MAX_GAPS_SHOWN = 5
@@ -239,6 +240,46 @@ def _ffill(
     return filled[start:], index[start:]
 
 
+def _keep(
+    values: np.ndarray, index: pd.DatetimeIndex, columns: pd.Index
+) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """Each asset from its own first to its own last price; NaN outside, interior gaps dropped."""
+    valid = ~np.isnan(values)
+    first, last = _first_last(valid)
+    rows = np.arange(len(index))[:, None]
+    inside = (rows >= first) & (rows <= last)
+    gap = inside & ~valid
+    keep = ~gap.any(axis=1)
+    # rows before every asset's first price or after every asset's last one carry nothing
+    keep &= (rows[:, 0] >= first.min()) & (rows[:, 0] <= last.max())
+    if gap.any():
+        counts = gap.sum(axis=0)
+        who = [f"{columns[j]} ({int(counts[j])})" for j in np.flatnonzero(counts)]
+        warnings.warn(
+            f"from_prices(missing='keep'): dropped {int(gap.any(axis=1).sum())} date(s) on "
+            "which an asset had no price inside its own history (missing dates per asset: "
+            f"{_fmt_list(who, _MAX_ASSETS_SHOWN, 'assets')}); the return after a dropped date "
+            "spans the gap, for every asset",
+            UserWarning,
+            stacklevel=3,
+        )
+    values, index = values[keep], index[keep]
+    counts = (~np.isnan(values)).sum(axis=0)
+    lonely = [
+        f"{columns[j]} (on {_fmt_date(index[np.argmax(~np.isnan(values[:, j]))])})"
+        if counts[j]
+        else f"{columns[j]} (none left: its prices fell on the dropped dates)"
+        for j in np.flatnonzero(counts < 2)
+    ]
+    if lonely:
+        raise InputError(
+            "from_prices(missing='keep'): fewer than 2 prices for "
+            + _fmt_list(lonely, _MAX_ASSETS_SHOWN, "assets")
+            + "; an asset needs at least 2 prices for a return: drop it or add history"
+        )
+    return values, index
+
+
 # ----------------------------------------------------------------------------------------------
 # public functions
 # ----------------------------------------------------------------------------------------------
@@ -259,7 +300,7 @@ def from_prices(
     kind : {"simple", "log"}, keyword-only
         ``"simple"``: ``r_t = P_t / P_{t-1} - 1``; ``"log"``:
         ``r_t = log(P_t / P_{t-1})`` (so ``log = log1p(simple)``).
-    missing : {"raise", "drop", "ffill"}, keyword-only
+    missing : {"raise", "drop", "ffill", "keep"}, keyword-only
         What to do with missing prices:
 
         * ``"raise"`` (default): raise an :class:`InputError` listing, for
@@ -277,6 +318,14 @@ def from_prices(
           the latest first price are still dropped, with a ``UserWarning``
           as for ``"drop"``. Trailing fills are mentioned in the warning too
           (an asset that stopped trading would otherwise look riskless).
+        * ``"keep"``: histories of different lengths. Each asset's returns
+          run from its own first price to its own last one, NaN before and
+          after (the table spans every asset's history), for the estimators'
+          ``overlap="pairwise"`` (:mod:`models.covariance`,
+          :mod:`models.expected_returns`). Gaps inside an asset's history
+          are dropped as ``"drop"`` drops them (the date goes for every
+          asset, the next return spans the gap, a ``UserWarning`` counts
+          them). An asset left with a single price is an error.
 
     Returns
     -------
@@ -294,13 +343,14 @@ def from_prices(
         infinite or non-positive prices (naming the asset and first date);
         an asset with no price at all; fewer than 2 dates before or after
         the missing values are handled; missing prices with
-        ``missing="raise"`` (naming each asset and its gaps).
+        ``missing="raise"`` (naming each asset and its gaps); with
+        ``"keep"``, an asset with a single price (named, with its date).
 
     Warns
     -----
     UserWarning
         When ``missing="drop"`` or ``"ffill"`` shortens the sample or fills
-        trailing prices.
+        trailing prices, or ``"drop"`` / ``"keep"`` drop dates inside it.
 
     Notes
     -----
@@ -318,12 +368,12 @@ def from_prices(
                 "prices has missing values (NaN) for "
                 + _gap_report(values, index, columns)
                 + ". Pass missing='drop' to keep only the dates on which every asset has a "
-                "price, or missing='ffill' to carry the last price forward (a zero return)"
+                "price, missing='ffill' to carry the last price forward (a zero return), or "
+                "missing='keep' to keep each asset's own history (NaN before its first price) "
+                "for the estimators' overlap='pairwise'"
             )
-        if missing == "drop":
-            values, index = _drop(values, index, columns)
-        else:
-            values, index = _ffill(values, index, columns)
+        policy = {"drop": _drop, "ffill": _ffill, "keep": _keep}[missing]
+        values, index = policy(values, index, columns)
         if len(index) < 2:
             raise InputError(
                 f"only {len(index)} date(s) left after missing={missing!r} "

@@ -228,7 +228,8 @@ def zero_dust(
     total : float, optional
         The sum to restore (a budget); default the sum of ``w``.
     lower, upper : numpy.ndarray, shape (n,), optional
-        Per-weight bounds: the amount restored goes to the weights with room.
+        Per-weight bounds: the amount restored goes to the weights with room; a
+        weight whose bounds exclude 0 is never dust.
 
     Returns
     -------
@@ -241,6 +242,10 @@ def zero_dust(
     """
     gross = float(np.abs(w).sum())
     small = np.abs(w) <= tol * min(1.0, gross)
+    if lower is not None:  # a weight whose bounds exclude 0 is no dust, however small
+        small &= lower <= 0
+    if upper is not None:
+        small &= upper >= 0
     if small.all() or not (small & ((w != 0) | np.signbit(w))).any():
         return w  # nothing to clean (a -0.0 counts: it would print as "-0.0")
     out = w.copy()

@@ -8,12 +8,14 @@ constraint pieces (each lowers itself, :mod:`optimizer.pieces`).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from optimizer.errors import InputError
 from optimizer.pieces import Layout, Piece, RiskLimit, lower_pieces
 from optimizer.program import Builder, Program
 from optimizer.riskmodel import RiskModel
@@ -21,7 +23,7 @@ from optimizer.riskmodel import RiskModel
 
 @dataclass(frozen=True)
 class Objective:
-    """``minimize variance * w'Cw - mu_weight * mu'w + sum(extra terms)``.
+    """``minimize variance * w'Cw + l2 * ||w||^2 - mu_weight * mu'w + sum(extra terms)``.
 
     Parameters
     ----------
@@ -42,6 +44,12 @@ class Objective:
         its perspective form, then report ``w = y / t``: the constraints hold
         for the normalized weights whatever scale the objective picks (used by
         constrained risk budgeting, whose log barrier fixes the scale).
+    l2 : float
+        Weight on ``||w||^2`` (an L2 regularization, in variance units: with
+        ``variance = 1`` the quadratic is ``w'(C + l2 I)w``). With ``sharpe``
+        it applies to the homogenized ``y``: ``y'(C + l2 I)y``, the Sharpe
+        ratio of ``C + l2 I``. It is in the program only: risk is reported and
+        verified on ``C``. Non-negative (:func:`l2_weight`).
     """
 
     variance: float = 0.0
@@ -50,6 +58,7 @@ class Objective:
     risk_free_rate: float = 0.0
     terms: tuple = ()
     homogenize: bool = False
+    l2: float = 0.0
 
     @property
     def homogeneous(self) -> bool:
@@ -70,6 +79,7 @@ class Objective:
             self.homogenize,
             self.risk_free_rate if self.sharpe else None,
             tuple(t.key for t in self.terms),
+            self.l2,
         )
 
 
@@ -144,8 +154,10 @@ def units_of(objective: Objective, rm: RiskModel | None, mu: np.ndarray | None) 
     * a Sharpe objective: ``y'(C/s)y`` subject to ``((mu - rf)/m)'y = 1``
       with ``m = max |mu_i - rf| / REFERENCE_RETURN``; the solved objective
       times ``s / m^2``;
-    * a linear objective (``variance = 0``): ``-mu_weight * (mu/m)'w`` with
-      ``m = max |mu_i| / REFERENCE_RETURN``;
+    * an L2 term (``l2 > 0``) scales like a variance: ``(l2/s) ||w||^2``, and
+      makes a linear objective quadratic (scaled as above);
+    * a linear objective (``variance = 0``, ``l2 = 0``): ``-mu_weight * (mu/m)'w``
+      with ``m = max |mu_i| / REFERENCE_RETURN``;
     * an objective with further terms: no scaling (:data:`NO_UNITS`).
 
     With these, ``min_variance(c * C)`` and ``max_sharpe(a * mu, a^2 * C)``
@@ -161,12 +173,40 @@ def units_of(objective: Objective, rm: RiskModel | None, mu: np.ndarray | None) 
             return Units(risk=s, objective=s)
         m = return_unit(mu - objective.risk_free_rate)
         return Units(risk=s, excess=m, objective=s / (m * m))
-    if objective.variance:
+    if objective.variance or objective.l2:
         return Units(risk=s, linear=s, objective=s)
     if objective.mu_weight and mu is not None:
         m = return_unit(mu)
         return Units(linear=m, objective=m)
     return NO_UNITS
+
+
+def l2_weight(value: object) -> float:
+    """The weight ``gamma`` of an L2 regularization ``gamma * ||w||^2``, checked.
+
+    Parameters
+    ----------
+    value : object
+        A real, finite, non-negative number (decimals, in the objective's
+        variance units); bool and text are refused.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        Naming ``l2_gamma`` and the fix, for text, bool, NaN, infinity or a
+        negative number.
+    """
+    fix = "give a finite number >= 0 (0 turns the regularization off; 0.01 to 1 is typical)"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise InputError(f"l2_gamma must be a number, got {value!r}: {fix}")
+    gamma = float(value)
+    if not math.isfinite(gamma) or gamma < 0:
+        raise InputError(f"l2_gamma must be finite and non-negative, got {value!r}: {fix}")
+    return gamma
 
 
 def add_risk(b: Builder, rm: RiskModel, weight: float, n: int) -> None:
@@ -219,6 +259,9 @@ def compile_program(
         add_risk(b, rm, 1.0 / units.risk, n)
     elif rm is not None:
         add_risk(b, rm, objective.variance / units.risk, n)
+    if objective.l2:
+        # gamma * ||w||^2 (of y for a Sharpe objective) scales like a variance: over s
+        b.quad(np.arange(n), np.arange(n), np.full(n, 2.0 * objective.l2 / units.risk))
     if objective.mu_weight and not objective.sharpe and mu is not None:
         b.lin(np.arange(n), -objective.mu_weight / units.linear * mu)
     for term in objective.terms:

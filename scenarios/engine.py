@@ -238,6 +238,7 @@ def allocate(scn: Scenario, est: Estimates) -> Allocation:
         mu, cov = black_litterman(
             prior, cov, views=list(scn.model.views), tau=p.get("tau", 0.05), universe=scn.universe
         )
+    kw["l2_gamma"] = p.get("l2_gamma", 0.0)  # [model] l2_gamma: L2 regularization, 0 = off
     if obj == "max_sharpe":
         return mv.max_sharpe(mu, cov, risk_free_rate=rf, **kw)
     if obj == "min_variance":

@@ -5,6 +5,7 @@ each, ``step_i = unit_i / V1`` in weight). With ``d = a + step * z`` the
 after-trade weights less the target, it minimises
 
     F(z) = d' Q d + sum(buy_i step_i z_i+ + sell_i step_i z_i-) + sum(ticket_i [z_i != 0])
+           + sum(impact_i |unit_i z_i|^1.5) / V1
 
 (``Q`` the tracking weight times the covariance; costs in weight units) subject
 to ``zlo <= z <= zhi`` (position, participation, frozen assets), the cash
@@ -14,7 +15,7 @@ still be bought within the limits.
 
 :func:`solve_lots` is exact when it can be:
 
-1. the continuous relaxation (no tickets, no maximality) is solved: in closed
+1. the continuous relaxation (no tickets, no impact, no maximality) is solved: in closed
    form when the target itself is reachable without costs, else with Clarabel;
 2. a local search improves the starting point: moves of one or two lots of one
    asset, and swaps of one lot of one asset for one of another;
@@ -28,9 +29,14 @@ still be bought within the limits.
    answer is filled until no lot fits and searched again among such answers:
    the leftover cash is then always below the cheapest lot that still fits.
 
-Measured (benchmarks/bench_discrete.py): $100,000 over 20 S&P 500 stocks,
-about 2-10 ms; no new dependency (SCIP through pyscipopt took longer to import
-than this takes to solve).
+:func:`discrete_allocation` (from cash) and the rebalance's whole lots
+(:mod:`optimizer.rebalance.lots`) ask for ``maximal`` answers: the least ``F``
+among the lots that leave less cash idle than the cheapest lot that still fits.
+
+Measured (benchmarks/bench_discrete.py): $100,000 over 20 S&P 500 stocks, median
+3.3 ms against 40 ms for PyPortfolioOpt's ``lp_portfolio``; no new dependency
+(SCIP through pyscipopt took longer to import than this takes to solve; HiGHS
+through ``scipy.optimize.milp`` took 60-80 ms on the same problems).
 """
 
 from __future__ import annotations
@@ -84,6 +90,9 @@ class LotProblem:
         Require that no further lot fits in the cash left.
     idle : float
         Price of cash left idle, per unit of weight (``F`` gains ``idle * (net - unit'z) / v1``).
+    impact : numpy.ndarray, shape (n,), optional
+        Market impact: ``impact_i * |unit_i z_i|^1.5 / v1`` (weight units) per asset,
+        ``impact_i`` in currency per currency^1.5 like :class:`optimizer.costs.ResolvedCosts`.
     """
 
     Q: np.ndarray
@@ -99,36 +108,48 @@ class LotProblem:
     ticket: np.ndarray | None = None
     maximal: bool = False
     idle: float = 0.0
+    impact: np.ndarray | None = None
     step: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "step", self.unit / self.v1)
         n = len(self.a)
-        for name in ("buy", "sell", "ticket"):
+        for name in ("buy", "sell", "ticket", "impact"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros(n))
 
     @property
     def costly(self) -> bool:
         """Whether any cost term is non-zero."""
-        return bool(self.buy.any() or self.sell.any() or self.ticket.any())
+        return bool(self.buy.any() or self.sell.any() or self.ticket.any() or self.impact.any())
 
     def costs(self, z: np.ndarray) -> np.ndarray:
         """Separable cost of each asset's lots, shape like ``z`` (broadcasts)."""
         up, down = np.maximum(z, 0.0), np.maximum(-z, 0.0)
         own = (self.buy * up + self.sell * down - self.idle * z) * self.step
-        return own + self.ticket * (z != 0)
+        size = self.unit * np.abs(z)
+        return own + self.ticket * (z != 0) + self.impact * size * np.sqrt(size) / self.v1
 
     def value(self, z: np.ndarray) -> float:
         """``F(z)`` (weight units)."""
         d = self.a + self.step * z
         return float(d @ self.Q @ d + self.costs(z).sum() + self.idle * self.net / self.v1)
 
+    def smooth_value(self, z: np.ndarray) -> float:
+        """``F(z)`` without the tickets and the impact: the convex part the relaxation minimises."""
+        d = self.a + self.step * z
+        up, down = np.maximum(z, 0.0), np.maximum(-z, 0.0)
+        lin = (self.buy * up + self.sell * down - self.idle * z) * self.step
+        return float(d @ self.Q @ d + lin.sum() + self.idle * self.net / self.v1)
+
     def feasible(self, z: np.ndarray) -> bool:
         """Within the box, the cash, the cap (and maximal when asked)."""
         if np.any(z < self.zlo) or np.any(z > self.zhi):
             return False
-        if self.unit @ z > self.net + EPS or self.unit @ np.abs(z) > self.cap + EPS:
+        spend = float(self.unit @ z)
+        if spend > self.net + EPS:
+            return False
+        if self.unit @ np.abs(z) > self.cap + EPS:
             return False
         return not self.maximal or not self.fits(z).any()
 
@@ -180,7 +201,7 @@ def relax(p: LotProblem, free: np.ndarray) -> tuple[np.ndarray, float] | None:
         spend = float(p.unit[free] @ target)
         if within and spend <= p.net + EPS and float(p.unit[free] @ np.abs(target)) <= p.cap + EPS:
             zstar[free] = target
-            return zstar, p.value(zstar) - float(p.ticket @ (zstar != 0))
+            return zstar, p.smooth_value(zstar)
     import clarabel
     import scipy.sparse as sp
 
@@ -210,7 +231,7 @@ def relax(p: LotProblem, free: np.ndarray) -> tuple[np.ndarray, float] | None:
         return None
     x = np.asarray(out.x)
     zstar[free] = (x[:m] - x[m:]) / p.step[free]
-    return zstar, p.value(zstar) - float(p.ticket @ (zstar != 0))
+    return zstar, p.smooth_value(zstar)
 
 
 # -- local search -----------------------------------------------------------------------------
@@ -423,7 +444,7 @@ class DiscreteAllocation:
     shares : pandas.Series
         Units to buy by asset (whole multiples of the lot size).
     leftover : float
-        Cash left over (currency, >= 0).
+        Cash left over (currency, >= 0; below the cheapest lot of the weights' assets).
     weights : pandas.Series
         Weights achieved: value bought over the cash (they sum to ``1 - leftover / cash``).
     tracking_error : float or None
@@ -452,10 +473,16 @@ def discrete_allocation(
     """Whole shares of ``weights`` bought with ``cash``, nearest the weights in tracking error.
 
     Minimises ``(w - weights)' cov (w - weights)`` over whole lots, ``w`` the
-    value bought over ``cash`` (cash left over counts as a weight of 0), with
-    the cash never overspent: exactly when the enumeration completes within
-    ``node_limit`` nodes (``exact``), otherwise by a rounding and local search
-    that leaves less cash than the cheapest lot idle (module docstring).
+    value bought over ``cash`` (cash left over counts as a weight of 0), among
+    the allocations that never overspend and leave less cash idle than the
+    cheapest lot (no further lot fits): exactly when the enumeration completes
+    within ``node_limit`` nodes (``exact``), otherwise by a rounding and local
+    search with the same guarantee on the cash (module docstring).
+
+    Against PyPortfolioOpt's ``lp_portfolio`` (the integer program of Cornuejols
+    and Tutuncu, "Optimization Methods in Finance", 2006) the answer is never
+    dominated: an allocation with less tracking error must leave a lot's worth
+    idle, so it has more cash left over (benchmarks/bench_discrete.py).
 
     Parameters
     ----------
@@ -526,8 +553,9 @@ def discrete_allocation(
         zlo=np.zeros(n),
         zhi=np.where(held, np.floor(money / unit + EPS), 0.0),
         net=money,
+        maximal=True,
     )
-    start = np.floor(tau * money / unit + 1e-9)
+    start = fill(prob, np.floor(tau * money / unit + 1e-9))
     sol = solve_lots(prob, start, node_limit=node_limit)
     units = pd.Series(sol.z * lot, index=assets.copy(), name="shares")
     spent = float(unit @ sol.z)

@@ -28,13 +28,15 @@ time off the trade with the largest excess ``|rounded| - |optimal|``. It is
 computed in one pass (:func:`_cuts`, a water level over the excesses), so
 that small lots against a large shortfall cost no more than large ones.
 
-With ``objective=`` (the rebalance's tracking and cost terms, :class:`LotObjective`)
-the result of these steps is only a starting point: :func:`optimizer.rebalance.discrete.solve_lots`
-then minimises the rebalance's own objective over whole lots within the same limits
-(trade limits, long-only positions, the cash and the turnover cap), exactly when its
-enumeration completes, else by a local search that leaves less cash idle than the
-cheapest lot that still fits. When the steps above had to break a limit (a withdrawal
-met in whole lots) their answer is kept.
+The result of these steps is the starting point of :func:`search_lots` (the
+plan calls both, :mod:`optimizer.rebalance.plan`): with the rebalance's tracking
+and cost terms (:class:`LotObjective`) it minimises the rebalance's own objective
+over whole lots within the same limits (trade limits, long-only positions, the
+cash and the turnover cap) among the lots that leave less cash idle than the
+cheapest lot that still fits (:func:`optimizer.rebalance.discrete.solve_lots`),
+exactly when its enumeration completes within ``SEARCH_NODES`` nodes, else by a
+local search with the same guarantee on the cash. When the steps above had to
+break a limit (a withdrawal met in whole lots) their answer is kept.
 
 The leftover cash is returned (>= 0). Step 3 can break the turnover cap or a
 participation limit (a withdrawal must be met in whole lots); the plan's
@@ -43,19 +45,26 @@ checks then report it by name (:mod:`optimizer.rebalance.plan`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from optimizer.errors import InputError
-from optimizer.rebalance.discrete import LotProblem, solve_lots
+from optimizer.rebalance.discrete import LotProblem, fill, solve_lots
 from optimizer.validation import series
 
 #: Currency slack of every comparison (rounding error of sums of lots).
 EPS = 1e-9
 #: Bisection steps of the water level in :func:`_cuts`.
 LEVEL_STEPS = 80
+#: Most assets free to trade that :func:`search_lots` searches (its local search is
+#: quadratic in them per move); beyond it the rounding above is the answer.
+SEARCH_MAX = 200
+#: Enumeration nodes of :func:`search_lots` before its local search answers (about 30 us a
+#: node: a plan's whole lots cost at most a few tens of milliseconds).
+SEARCH_NODES = 2_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +83,8 @@ class LotObjective:
         Proportional cost per unit of weight bought or sold (rates plus turnover penalty).
     ticket : numpy.ndarray, shape (n,), optional
         Fixed cost per traded asset, currency.
+    impact : numpy.ndarray, shape (n,), optional
+        Market impact: ``impact_i * |t_i|^1.5`` currency for a trade of ``t_i`` currency.
     """
 
     Q: np.ndarray
@@ -82,6 +93,7 @@ class LotObjective:
     buy: np.ndarray | None = None
     sell: np.ndarray | None = None
     ticket: np.ndarray | None = None
+    impact: np.ndarray | None = None
 
 
 def lot_vector(lot, assets) -> np.ndarray:
@@ -238,29 +250,49 @@ def round_to_lots(
         out[j] += min(m, np.round(-out[j] / unit[j])) * unit[j]
     _fill(out, trades, unit, net, hi, turnover, live)
     if objective is not None:
-        out = _exact(out, trades, unit, net, lo, hi, turnover, movable, objective)
+        out = search_lots(out, trades, unit, net, lo, hi, turnover, movable, objective)
     return out, float(max(net - out.sum(), 0.0))
 
 
-def _exact(out, trades, unit, net, lo, hi, turnover, movable, objective) -> np.ndarray:
-    """The lots minimising ``objective`` from the rounded ``out`` (kept when out of the limits)."""
+def search_lots(
+    out: np.ndarray,
+    trades: np.ndarray,
+    unit: np.ndarray,
+    net: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    turnover: float,
+    movable: np.ndarray,
+    objective: LotObjective,
+) -> np.ndarray:
+    """The whole lots minimising ``objective`` from the rounded trades ``out`` (currency).
+
+    The lots range over the assets that trade or may (``movable``) within the
+    trade limits ``lo``/``hi``, the cash ``net`` and the turnover cap, and must
+    leave less cash idle than the cheapest lot that still fits
+    (:func:`optimizer.rebalance.discrete.solve_lots`, exact when its enumeration
+    completes). ``out`` comes back unchanged when it breaks those limits (a
+    withdrawal met in whole lots), when more than ``SEARCH_MAX`` assets are free,
+    or when the search finds nothing better.
+    """
     free = (unit > 0) & (movable | (trades != 0))
+    v1 = objective.v1
+    if free.sum() > SEARCH_MAX or not math.isfinite(v1) or v1 <= 0:
+        return out
     safe = np.where(unit > 0, unit, 1.0)
     zlo = np.where(free, np.ceil((lo - EPS) / safe), 0.0)
     zhi = np.where(free, np.floor((hi + EPS) / safe), 0.0)
-    v1 = objective.v1
     ticket = None if objective.ticket is None else objective.ticket / v1
     p = LotProblem(
         objective.Q, objective.a, unit, v1, zlo, zhi, net, turnover,
-        objective.buy, objective.sell, ticket,
+        objective.buy, objective.sell, ticket, maximal=True, impact=objective.impact,
     )  # fmt: skip
     start = np.round(out / safe)
-    if not p.feasible(start) or not math.isfinite(v1) or v1 <= 0:
+    if not dataclasses.replace(p, maximal=False).feasible(start):
         return out
-    sol = solve_lots(p, start)
-    if sol.objective <= p.value(start):
-        return sol.z * unit
-    return out
+    start = fill(p, start)
+    sol = solve_lots(p, start, node_limit=SEARCH_NODES)
+    return sol.z * unit if sol.objective <= p.value(start) else start * unit
 
 
 def _seller(out, trades, unit, short, room, lo, floor, movable) -> int | None:

@@ -5,7 +5,11 @@ trades below a millionth of the value are dropped, untradeable assets are
 held exactly, and the rounding dust goes on the largest trade so that the
 trades sum to ``budget * V1 - V0`` (the cash flow when fully invested). With
 prices the trades become quantities, rounded to whole lots with ``lot_size=``
-(:mod:`optimizer.rebalance.lots`).
+(:mod:`optimizer.rebalance.lots`): the whole lots that minimise the rebalance's own
+objective and leave less cash idle than the cheapest lot that fits, unless they
+break a check that the plain rounding of the optimizer's trades keeps (the
+search knows the trade limits, the cash and the turnover cap, not the policy's
+other constraints); then that rounding is the plan.
 
 The final plan, after rounding, is verified against every piece by name at
 ``Point(w_after, (after - before) / V1)``: the weight-space pieces (the
@@ -41,7 +45,7 @@ from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.pieces import Point
 from optimizer.program import Outcome
 from optimizer.rebalance.fixed import DUST
-from optimizer.rebalance.lots import round_to_lots
+from optimizer.rebalance.lots import SEARCH_MAX, LotObjective, round_to_lots, search_lots
 from optimizer.rebalance.session import Session
 from optimizer.trades import RebalancePlan, _iso
 from optimizer.verify import FEAS_TOL
@@ -79,8 +83,19 @@ def final_trades(session: Session, sol: Outcome) -> tuple[np.ndarray, float]:
 
 def rounded(
     session: Session, trades: np.ndarray, net: float, frozen: frozenset
-) -> tuple[np.ndarray, float]:
-    """Trades rounded to whole lots within the trade limits and the cash (currency)."""
+) -> list[tuple[np.ndarray, float]]:
+    """Whole-lot trades within the trade limits and the cash (currency), best first.
+
+    Returns
+    -------
+    list of (numpy.ndarray, float)
+        The lots minimising the rebalance's objective (tracking, proportional,
+        fixed and impact costs, turnover penalty) among those that leave less
+        cash idle than the cheapest lot that fits
+        (:func:`optimizer.rebalance.lots.search_lots`), then the rounding of the
+        optimizer's trades it starts from; each with the cash left idle. They
+        are the same when the search finds nothing better.
+    """
     rb, acct = session.rb, session.acct
     n = rb.n
     unit = rb.lot * np.nan_to_num(acct.price)
@@ -95,7 +110,24 @@ def rounded(
     cap = np.inf if rb.max_turnover is None else rb.max_turnover * acct.v1
     movable = np.ones(n, dtype=bool)
     movable[sorted(frozen)] = False
-    return round_to_lots(trades, unit, net, lo=lo, hi=hi, held=held, turnover=cap, movable=movable)
+    out, idle = round_to_lots(
+        trades, unit, net, lo=lo, hi=hi, held=held, turnover=cap, movable=movable
+    )
+    if ((unit > 0) & (movable | (trades != 0))).sum() > SEARCH_MAX:
+        return [(out, idle)]  # too many assets to search (the dense covariance alone)
+    objective = LotObjective(
+        Q=rb.lam * rb.risk.dense,
+        a=session.h_w - acct.tau,
+        v1=acct.v1,
+        buy=rb.buy_q,
+        sell=rb.sell_q,
+        ticket=np.full(n, rb.rc.fixed),
+        impact=rb.rc.impact,
+    )
+    best = search_lots(out, trades, unit, net, lo, hi, cap, movable, objective)
+    if np.array_equal(best, out):
+        return [(out, idle)]
+    return [(best, float(max(net - best.sum(), 0.0))), (out, idle)]
 
 
 def assemble(
@@ -149,17 +181,25 @@ def assemble(
             raise InputError(
                 f"prices missing for assets that must trade: {', '.join(assets[need])}"
             )
-        if lots:
-            trades, residual = rounded(session, trades, net, frozen)
-            notes.append(f"rounded to whole lots; uninvested cash {residual:,.2f}")
-            unit = rb.lot * np.nan_to_num(price)
-            tol = max(FEAS_TOL, float(unit.max()) / v1 + 1e-9)
-        quantity = np.where(trades != 0, trades / np.where(np.isfinite(price), price, 1.0), np.nan)
-    after = acct.h + trades
-    w_after = after / v1
-    pt = Point(w_after, trades / v1, rb.risk)
     wchk, tchk = session.checkers(floors)
-    checks = {**wchk.check(pt, tol), **tchk.check(pt, FEAS_TOL)}
+    candidates = [(trades, 0.0)]
+    if lots:
+        candidates = rounded(session, trades, net, frozen)
+        unit = rb.lot * np.nan_to_num(price)
+        tol = max(FEAS_TOL, float(unit.max()) / v1 + 1e-9)
+    # the best whole lots unless they break a check the plain rounding keeps
+    verified = []
+    for cand, idle in candidates:
+        pt = Point((acct.h + cand) / v1, cand / v1, rb.risk)
+        checks = {**wchk.check(pt, tol), **tchk.check(pt, FEAS_TOL)}
+        verified.append((cand, idle, pt, checks, {k for k, c in checks.items() if not c["ok"]}))
+    pick = verified[0] if verified[0][4] <= verified[-1][4] else verified[-1]
+    trades, residual, pt, checks, _ = pick
+    if lots:
+        notes.append(f"rounded to whole lots; uninvested cash {residual:,.2f}")
+    if price is not None:
+        quantity = np.where(trades != 0, trades / np.where(np.isfinite(price), price, 1.0), np.nan)
+    w_after = (acct.h + trades) / v1
     bad = [name for name, c in checks.items() if not c["ok"]]
     if bad and not lots:
         raise SolverError(f"the trades fail verification of {', '.join(bad)}", session.attempts())

@@ -30,12 +30,13 @@ brackets)::
                             correlation (CSV file, inline matrix in [[assets]] order, or
                             pairs { A = { B = 0.8 } })
       prices / returns:     file (CSV, dates x asset ids; extra columns ignored), start?, end?,
-                            missing? ["raise"] (prices only), covariance? ["ledoit_wolf"],
+                            missing? ["raise"] (prices only; "keep" needs overlap),
+                            overlap? ["full"] ("pairwise", "stambaugh"), covariance? ["ledoit_wolf"],
                             covariance_options? [{}], expected_returns? ["historical_mean"],
                             expected_returns_options? [{}]
     [model]                 kind? ["mean_variance"], objective? ["max_sharpe"] (mean_variance,
                             black_litterman), target_return, target_volatility, risk_aversion
-                            (as the objective needs), tau? [0.05], prior? ["policy"],
+                            (as the objective needs), l2_gamma? [0], tau? [0.05], prior? ["policy"],
                             [[model.views]] (black_litterman), budgets? (risk_parity),
                             alpha? [0.95] and target_return? (min_cvar)
     [policy]                weights (by asset; sum to 1; assets not named are 0) | profile

@@ -18,6 +18,7 @@ from models import covariance as _covariance
 from models import expected_returns as _expected_returns
 from models import returns as _returns
 from models._common import validate_returns
+from models._ragged import ragged_values
 from models.estimates import Estimates
 from optimizer.errors import InputError
 from scenarios.loader import Reader, Table, check_number, closest, frozen_mapping, join, type_name
@@ -34,6 +35,7 @@ _EST_DATA = (
     "start",
     "end",
     "missing",
+    "overlap",
     "covariance",
     "covariance_options",
     "expected_returns",
@@ -177,6 +179,7 @@ def read_estimates(top: Table, names: Names) -> EstimatesSpec:
     mean_opts = _options(
         t, "expected_returns_options", getattr(_expected_returns, mean_name), mean_name
     )
+    _overlap(t, missing, cov_name, cov_opts, mean_name, mean_opts)
     path = t.r.file(t.path("file"), t.raw("file"))
     start, end = t.date("start", None), t.date("end", None)
     if start is not None and end is not None and start > end:
@@ -210,6 +213,46 @@ def read_estimates(top: Table, names: Names) -> EstimatesSpec:
     )
 
 
+def _overlap(
+    t: Table,
+    missing: str | None,
+    cov_name: str,
+    cov_opts: dict[str, Any],
+    mean_name: str,
+    mean_opts: dict[str, Any],
+) -> None:
+    """``estimates.overlap``: the estimators' ``overlap=`` for histories of different lengths.
+
+    Passed to both estimators (their own ``overlap`` option wins); ``missing = "keep"`` needs
+    it, and an estimator without the option is named.
+    """
+    overlap = t.string("overlap", "full", choices=_covariance.OVERLAPS)
+    if overlap != "full":
+        for key, module, name in (
+            ("covariance", _covariance, cov_name),
+            ("expected_returns", _expected_returns, mean_name),
+        ):
+            if "overlap" not in inspect.signature(getattr(module, name)).parameters:
+                raise t.error(
+                    "overlap",
+                    f"{key} = {name!r} cannot estimate over histories of different lengths; "
+                    "use covariance = 'sample', 'ewma' or 'ledoit_wolf' and expected_returns = "
+                    "'historical_mean' or 'ewma_mean'",
+                )
+        cov_opts.setdefault("overlap", overlap)
+        mean_opts.setdefault("overlap", overlap)
+    if missing == "keep" and "full" in (
+        cov_opts.get("overlap", "full"),
+        mean_opts.get("overlap", "full"),
+    ):
+        raise t.error(
+            "missing",
+            "'keep' keeps each asset's own history (no return before its first price), which "
+            'the estimators only take with overlap: add overlap = "pairwise" (or '
+            '"stambaugh" for sample and historical_mean) to [estimates]',
+        )
+
+
 def _data_checks(t: Table, source: str, path: Path, rets: pd.DataFrame) -> tuple[str, ...]:
     """The returns checks every estimator makes, once, naming the data file.
 
@@ -222,7 +265,10 @@ def _data_checks(t: Table, source: str, path: Path, rets: pd.DataFrame) -> tuple
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            validate_returns(rets)
+            if rets.isna().to_numpy().any():  # missing = "keep": each asset's own returns
+                ragged_values(rets, "estimates", min_obs=2)
+            else:
+                validate_returns(rets)
         except InputError as exc:
             raise t.error("file", f"{what}: {exc}") from None
     for w in caught:

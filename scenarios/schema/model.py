@@ -36,6 +36,7 @@ _MODEL = (
     "views",
     "budgets",
     "alpha",
+    "l2_gamma",
 )
 _VIEW = ("picks", "value", "confidence", "name")
 
@@ -48,7 +49,8 @@ class ModelSpec:
     ``objective``: the mean-variance objective (mean_variance and
     black_litterman only, else None). ``params``: the model keys that apply,
     with defaults filled in: ``target_return``, ``target_volatility`` or
-    ``risk_aversion`` as the objective needs; for black_litterman also
+    ``risk_aversion`` as the objective needs, and ``l2_gamma`` when given (the
+    L2 regularization of the mean-variance objective; absent: 0); for black_litterman also
     ``tau``, ``prior`` ("policy" | "equal") and ``risk_aversion``; for
     risk_parity ``budgets`` (Series by asset, or None for equal risk); for
     min_cvar ``alpha`` and, when given, ``target_return``. ``views``: the
@@ -71,7 +73,7 @@ def read_model(top: Table, names: Names, est: EstimatesSpec, policy: pd.Series |
     applies = {"kind"}
     if kind in ("mean_variance", "black_litterman"):
         objective = t.string("objective", "max_sharpe", choices=OBJECTIVES)
-        applies.add("objective")
+        applies |= {"objective", "l2_gamma"}
         if OBJECTIVE_PARAM[objective]:
             applies.add(OBJECTIVE_PARAM[objective])
     if kind == "black_litterman":
@@ -97,6 +99,8 @@ def read_model(top: Table, names: Names, est: EstimatesSpec, policy: pd.Series |
         )
     if wanted == "risk_aversion" or kind == "black_litterman":
         params["risk_aversion"] = t.number("risk_aversion", low=0, strict_low=True)
+    if objective is not None and "l2_gamma" in t:
+        params["l2_gamma"] = t.number("l2_gamma", low=0)
     if kind == "black_litterman":
         params["tau"] = t.number("tau", 0.05, low=0, high=1, strict_low=True)
     if kind == "min_cvar":

@@ -164,3 +164,13 @@ def test_clean_weights_accepts_an_allocation() -> None:
 def test_clean_weights_errors_name_the_culprit(weights, kwargs, match) -> None:
     with pytest.raises(InputError, match=match):
         clean_weights(weights, **kwargs)
+
+
+def test_a_weight_whose_bounds_exclude_zero_is_no_dust() -> None:
+    """Regression (hypothesis, min_cvar): a lower bound of 6e-8 on both assets gave [1, 0]: the
+    second weight, at its bound, was below the dust size and became an exact zero."""
+    w = np.array([1.0 - 6e-8, 6e-8])
+    floor = np.full(2, 6e-8)
+    np.testing.assert_array_equal(zero_dust(w, 1e-7, 1.0, lower=floor), w)
+    # without the bound the same weight is dust
+    assert zero_dust(w, 1e-7, 1.0)[1] == 0.0

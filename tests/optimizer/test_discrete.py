@@ -11,11 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rebalance_cases import ASSETS, COV, HOLDINGS, PRICES, TARGET
 
-import optimizer.rebalance.plan as plan_module
 from optimizer.errors import InputError
 from optimizer.rebalance import rebalance
 from optimizer.rebalance.discrete import LotProblem, discrete_allocation, solve_lots
-from optimizer.rebalance.lots import LotObjective, round_to_lots
 
 
 def _random_cov(rng, n):
@@ -64,11 +62,12 @@ def test_discrete_allocation_equals_brute_force(seed, n, lot) -> None:
     unit = prices.to_numpy() * lot
     assert r.exact
     assert 0 <= r.leftover <= cash
+    assert r.leftover < unit.min()  # no further lot fits
     tops = [int(cash // u) for u in unit]
     best = np.inf
     for z in itertools.product(*[range(t + 1) for t in tops]):
         z = np.array(z, dtype=float)
-        if unit @ z <= cash + 1e-9:
+        if unit.min() > cash - unit @ z >= -1e-9:  # within the cash, no further lot fits
             d = z * unit / cash - w.to_numpy()
             best = min(best, float(d @ cov.to_numpy() @ d))
     assert r.tracking_error**2 == pytest.approx(best, rel=1e-9, abs=1e-15)
@@ -151,36 +150,9 @@ def test_the_fallback_leaves_less_than_the_cheapest_lot_that_fits(seed, n, cap) 
     assert left >= -1e-9
 
 
-def _rounded_with_objective(session, trades, net, frozen):
-    """plan.rounded with the rebalance's objective passed (the change proposed for plan.py)."""
-    rb, acct = session.rb, session.acct
-    unit = rb.lot * np.nan_to_num(acct.price)
-    hi = np.full(rb.n, np.inf)
-    if rb.participation is not None:
-        hi = rb.participation * rb.rc.adv * (1 + plan_module.LIMIT_SLACK) + 1e-9
-    lo, held = -hi, None
-    if rb.long_only:
-        held = acct.h * (1 + plan_module.LIMIT_SLACK) + 1e-9
-        lo = np.maximum(lo, -held)
-    cap = np.inf if rb.max_turnover is None else rb.max_turnover * acct.v1
-    movable = np.ones(rb.n, dtype=bool)
-    movable[sorted(frozen)] = False
-    objective = LotObjective(
-        Q=rb.lam * rb.risk.dense,
-        a=session.h_w - acct.tau,
-        v1=acct.v1,
-        buy=rb.buy_q,
-        sell=rb.sell_q,
-        ticket=np.full(rb.n, rb.rc.fixed),
-    )
-    return round_to_lots(
-        trades, unit, net, lo=lo, hi=hi, held=held, turnover=cap, movable=movable,
-        objective=objective,
-    )  # fmt: skip
-
-
-def test_the_issue_rebalance_cases_with_the_objective(monkeypatch) -> None:
-    monkeypatch.setattr(plan_module, "rounded", _rounded_with_objective)
+def test_the_issue_rebalance_cases() -> None:
+    """The issue's cases: $1,500 into A at 1,000 and B at 10 buys 1 A + 50 B (not 75 B and
+    $750 idle); the adviser case in 100-share lots reaches the brute force's tracking error."""
     ids = pd.Index(["A", "B"])
     cov = pd.DataFrame([[0.04, 0.01], [0.01, 0.09]], ids, ids)
     p = rebalance(
@@ -199,7 +171,8 @@ def test_the_issue_rebalance_cases_with_the_objective(monkeypatch) -> None:
     v1 = float(HOLDINGS.sum())
     grid = np.arange(-12, 13, dtype=float)
     z = np.stack(np.meshgrid(*[grid] * 4, indexing="ij"), -1).reshape(-1, 4)
-    ok = (z @ unit <= 1e-9) & (HOLDINGS.to_numpy() + z * unit >= 0).all(axis=1)
+    idle = -(z @ unit)  # no cash flow: the cash the trades leave idle
+    ok = (idle >= -1e-9) & (idle < unit.min()) & (HOLDINGS.to_numpy() + z * unit >= 0).all(axis=1)
     d = (HOLDINGS.to_numpy() + z[ok] * unit) / v1 - TARGET.to_numpy()
     best = float(np.sqrt(np.einsum("ij,jk,ik->i", d, COV.to_numpy(), d).min()))
     assert plan.tracking_error_after == pytest.approx(best, rel=1e-9)

@@ -635,7 +635,7 @@ def _prices_scenario(tmp_path: Path, options: str) -> str:
     [
         (
             "covariance_options = { shrinkage = 0.1 }",
-            "estimates.covariance_options.shrinkage: ledoit_wolf takes no option 'shrinkage'; valid: periods_per_year, target",
+            "estimates.covariance_options.shrinkage: ledoit_wolf takes no option 'shrinkage'; valid: overlap, periods_per_year, target",
         ),
         (
             "covariance_options = { targe = 'identity' }",
