@@ -18,8 +18,9 @@ from models._reach import TARGET_RETURN, in_return_units, target_row
 from optimizer.allocation import Allocation, Frontier
 from optimizer.compiled import Compiled
 from optimizer.errors import InfeasibleError, InputError
-from optimizer.objective import return_unit
+from optimizer.objective import Objective, return_unit, units_of
 from optimizer.pieces import Point
+from optimizer.solvers import ProxQP
 
 #: The ``solver`` of every point interpolated between corner portfolios.
 SOLVER = "CRITICAL_LINE"
@@ -324,3 +325,60 @@ class _Where:
                 price = 2.0 * float(pi[i]) * (-1.0 if side == "min" else 1.0) / shared[i, side]
             out.append({"name": name, "label": label, "side": side, "shadow_price": price})
         return tuple(out)
+
+
+def qp_sweep(cm: Compiled, mu_vec: np.ndarray, targets, indices) -> dict:
+    """Warm-started ProxQP solves of ``efficient_return`` at each target (QPs only).
+
+    Returns the verified allocations by point index; points missing from the
+    result are left to the full solver chain.
+    """
+    rm = cm.risk
+    if rm.kind == "factor":
+        # a factor program is large and sparse: ProxQP's dense backend is the wrong tool
+        # (measured: 2.5 s a point at n=2000 against 0.17 s for Clarabel)
+        return {}
+    unit = return_unit(mu_vec)
+    objective = Objective(variance=1.0)
+    row = target_row(mu_vec, float(targets[0]), unit)
+    prog = cm.program(objective, [*cm.cset.pieces, row], None)[0]
+    scale = units_of(objective, rm, None).objective  # the program's objective is scaled
+    if not prog.is_qp:
+        return {}
+    target_index = next(
+        i for i, t in enumerate(prog.tags) if t is not None and t.name == TARGET_RETURN
+    )
+    try:
+        dense = ProxQP(prog)
+    except Exception:  # the sweep is an optimization; the chain remains
+        return {}
+    if target_index not in dense.row_of_general:
+        # mu with a single non-zero entry makes the target row a box bound in ProxQP,
+        # whose constant set_row_bound cannot change: leave the points to the chain
+        return {}
+    out: dict[int, Allocation] = {}
+    for i in indices:
+        r = float(targets[i])
+        checker = cm.checker.extended([target_row(mu_vec, r, unit)])
+        dense.set_row_bound(target_index, -r / unit)
+        res = dense.solve()
+        if res.x is None:
+            continue
+        w = res.x[: cm.n]
+        checks = checker.check(Point(w, risk=rm))
+        if not all(c["ok"] for c in checks.values()):
+            continue
+        alloc = cm.answer(
+            w,
+            mu_vec,
+            checker,
+            checks=checks,
+            binding=partial(checker.binding, prog, res, scale=scale),
+            status=res.status,
+            solver="PROXQP",
+            attempts=(res.attempt(),),
+            timings={"compile": 0.0, "solve": res.seconds, "other": 0.0},
+            objective=res.objective * scale,
+        )
+        out[i] = in_return_units(alloc, unit)
+    return out

@@ -609,7 +609,7 @@ def test_frontier_sweep_shadow_prices_match_the_chain(problem, sweep_only) -> No
 
 def test_frontier_reports_failed_points(problem, monkeypatch, sweep_only) -> None:
     mu, cov, _ = problem
-    monkeypatch.setattr(mv, "_qp_sweep", lambda *args, **kwargs: {})
+    monkeypatch.setattr(mv, "qp_sweep", lambda *args, **kwargs: {})
     original = mv._solve_efficient_return
     seen = []
 
@@ -635,7 +635,7 @@ def test_frontier_reports_failed_points(problem, monkeypatch, sweep_only) -> Non
 
 def test_frontier_reports_infeasible_points(problem, monkeypatch, sweep_only) -> None:
     mu, cov, _ = problem
-    monkeypatch.setattr(mv, "_qp_sweep", lambda *args, **kwargs: {})
+    monkeypatch.setattr(mv, "qp_sweep", lambda *args, **kwargs: {})
     original = mv._solve_efficient_return
     top = mv.max_return(mu, cov).expected_return
 
@@ -663,7 +663,9 @@ def test_frontier_point_failing_in_the_sweep_is_resolved_by_the_chain(
                 return Outcome("PROXQP", "max_iter")
             return super().solve()
 
-    monkeypatch.setattr(mv, "ProxQP", FlakyProxQP)
+    import models._frontier as frontier_module
+
+    monkeypatch.setattr(frontier_module, "ProxQP", FlakyProxQP)
     front = mv.efficient_frontier(mu, cov, points=6)
     assert front.failed.empty and len(front.points) == 6
     solvers = [a.solver for a in front.allocations]
