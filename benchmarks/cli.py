@@ -35,6 +35,9 @@ BENCHMARKS: tuple[str, ...] = (
     "same_content",
     "discrete",
     "critical_line",
+    "batch",
+    "pooled",
+    "service",
 )
 
 

@@ -112,40 +112,45 @@ class RebalancePlan:
     binding: tuple = ()
 
     def to_orders(self) -> dict[str, Any]:
-        """The orders as a JSON-ready dict (schema ``trimtab.orders/1``)."""
-        orders = []
-        for asset, row in self.trades.iterrows():
-            orders.append(
-                {
-                    "asset": str(asset),
-                    "side": row["side"],
-                    "quantity": _num(row["quantity"]),
-                    "notional": _num(row["notional"]),
-                    "price": _num(row["price"]),
-                    "est_cost": _num(row["est_cost"]),
-                }
-            )
-        buys = self.trades.loc[self.trades["side"] == "buy", "notional"].sum()
-        sells = self.trades.loc[self.trades["side"] == "sell", "notional"].sum()
-        return to_jsonable(
+        """The orders as a JSON-ready dict (schema ``trimtab.orders/1``).
+
+        Built from the trade table's columns (one pass of plain floats): the
+        HTTP service returns it for every rebalance request.
+        """
+        t = self.trades
+        side = [str(x) for x in t["side"].tolist()]
+        columns = {k: _nums(t[k]) for k in ("quantity", "notional", "price", "est_cost")}
+        orders = [
             {
-                "schema": ORDERS_SCHEMA,
-                "as_of": self.as_of,
-                "portfolio_id": self.portfolio_id,
-                "currency": self.currency,
-                "value_before": self.value_before,
-                "value_after": self.value_after,
-                "cash_flow": self.cash_flow,
-                "targets": {str(k): float(v) for k, v in self.target.items()},
-                "orders": orders,
-                "totals": {
-                    "notional_buy": float(buys),
-                    "notional_sell": float(sells),
-                    "est_cost": float(self.total_cost),
-                },
-                "relaxed": [dict(r) for r in self.relaxed],
+                "asset": str(asset),
+                "side": sd,
+                "quantity": q,
+                "notional": v,
+                "price": p,
+                "est_cost": c,
             }
-        )
+            for asset, sd, q, v, p, c in zip(t.index, side, *columns.values(), strict=True)
+        ]
+        notional = np.nan_to_num(t["notional"].to_numpy(dtype=float))
+        buy = np.array([sd == "buy" for sd in side], dtype=bool)
+        sell = np.array([sd == "sell" for sd in side], dtype=bool)
+        return {
+            "schema": ORDERS_SCHEMA,
+            "as_of": self.as_of,
+            "portfolio_id": self.portfolio_id,
+            "currency": self.currency,
+            "value_before": _num(self.value_before),
+            "value_after": _num(self.value_after),
+            "cash_flow": _num(self.cash_flow),
+            "targets": dict(zip(map(str, self.target.index), _nums(self.target), strict=True)),
+            "orders": orders,
+            "totals": {
+                "notional_buy": float(notional[buy].sum()),
+                "notional_sell": float(notional[sell].sum()),
+                "est_cost": _num(self.total_cost),
+            },
+            "relaxed": to_jsonable([dict(r) for r in self.relaxed]),
+        }
 
     def orders_csv(self) -> str:
         """The orders as CSV text: a header row, then one row per order."""
@@ -190,10 +195,17 @@ class RebalancePlan:
 
 
 def _num(value) -> float | None:
+    """A finite float, else None (JSON has no NaN or infinity)."""
     if value is None:
         return None
     v = float(value)
-    return None if math.isnan(v) else v
+    return v if math.isfinite(v) else None
+
+
+def _nums(column: pd.Series) -> list[float | None]:
+    """A column as finite floats, None where NaN or infinite."""
+    values = column.to_numpy(dtype=float)
+    return [v if math.isfinite(v) else None for v in values.tolist()]
 
 
 def _iso(value) -> str | None:

@@ -1,8 +1,13 @@
 """The ``trimtab`` command line.
 
 ``trimtab run SCENARIO [--out DIR] [--json]`` is the main job; beside it
-``frontier``, ``rebalance``, ``stress``, ``backtest``, ``validate`` and
-``example NAME``.
+``frontier``, ``rebalance``, ``stress``, ``backtest``, ``validate``,
+``batch SCENARIO --accounts FILE --out DIR`` (many accounts on Dask: exits 0
+when it ran, even with accounts infeasible or failed, which stderr counts and
+status.csv explains), ``serve`` (the HTTP service), ``keys`` (its API keys) and
+``example NAME``; ``report RUN_DIR`` draws report.html again from a run folder (an
+infeasible ``run --out`` still publishes its diagnosis: report.html, report.json and
+manifest.json, then exits 3).
 Tables for people on stdout, ``--json`` for machines. Exit codes (see
 :data:`EXIT_CODES`): 0 ok; 2 bad input (file, schema, data, paths: every OS error
 on an input or output names the path); 3 infeasible (the message names the
@@ -39,7 +44,7 @@ from scenarios.display import (
     out_of_reach_line,
     print_run,
 )
-from scenarios.export import OutputSet, json_text
+from scenarios.export import json_text
 
 EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_SOLVER, EXIT_CHECKS = 0, 2, 3, 4, 5
 EXIT_INTERRUPTED, EXIT_PIPE = 130, 141
@@ -60,6 +65,8 @@ EXIT_CODES = {
     EXIT_PIPE: "stdout closed early (e.g. `| head -1`): ends quietly",
 }
 EXAMPLES_PACKAGE = "scenarios"
+#: Examples generated from a seed rather than shipped (``trimtab example NAME``).
+GENERATED_EXAMPLES = ("adviser_book",)
 #: ``scenarios.engine.MAX_FRONTIER_POINTS``, for ``--help`` without importing the engine
 #: (a test checks that the two agree).
 FRONTIER_POINTS_LIMIT = 1000
@@ -156,8 +163,15 @@ def cmd_run(args) -> int:
     from scenarios.outputs import failed_checks, run_report, write_outputs
 
     _check_out(args.out, args.scenario)
-    res = run_scenario(scn, progress=Progress("frontier", not args.json))
     caught = getattr(args, "caught", None)
+    try:
+        res = run_scenario(scn, progress=Progress("frontier", not args.json))
+    except InfeasibleError as exc:  # still publish the diagnosis (report.html), then exit 3
+        if args.out:
+            from scenarios.outputs import write_infeasible_outputs
+
+            write_infeasible_outputs(scn, exc, args.out, command="run", caught=caught)
+        raise
     if args.out:
         write_outputs(res, args.out, command="run", caught=caught)
     if args.json:
@@ -173,27 +187,14 @@ def cmd_run(args) -> int:
 def cmd_frontier(args) -> int:
     scn = _load(args.scenario)
     from scenarios.engine import check_frontier_points, frontier
-    from scenarios.outputs import manifest
+    from scenarios.outputs import write_frontier_outputs
 
     check_frontier_points(args.points, "--points")  # before the estimates
     _check_out(args.out, args.scenario)
     est = scn.estimates.build()
     fr = frontier(scn, est, args.points, Progress("frontier", not args.json))
-    table = fr.points.join(fr.weights)
     if args.out:
-        with OutputSet(args.out) as out:
-            out.write_csv("frontier.csv", table)
-            out.write_json("frontier_failed.json", fr.failed.to_dict(orient="records"))
-            out.write_json(
-                "manifest.json",
-                manifest(
-                    scn,
-                    None,
-                    [*out.files, "manifest.json"],
-                    "frontier",
-                    caught=getattr(args, "caught", None),
-                ),
-            )
+        write_frontier_outputs(scn, est, fr, args.out, caught=getattr(args, "caught", None))
     if args.json:
         sys.stdout.write(json_text(fr.to_dict()))
     else:
@@ -380,6 +381,18 @@ def cmd_validate(args) -> int:
     return _checks_failed(failed, f" ({what})") if failed else EXIT_OK
 
 
+def cmd_report(args) -> int:
+    """Draw report.html again from a run folder's report.json (and its CSVs)."""
+    from scenarios.report.folder import rerender
+
+    path = rerender(args.run_dir, args.out)
+    if args.json:
+        sys.stdout.write(json_text({"report": str(path)}))
+    else:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def cmd_example(args) -> int:
     """Write a shipped example (and its data files) into ``--dir``.
 
@@ -390,14 +403,21 @@ def cmd_example(args) -> int:
     import secrets
 
     found = examples()
-    if args.name not in found:
-        raise InputError(f"unknown example {args.name!r}; choose from {', '.join(sorted(found))}")
-    source = found[args.name]
-    text = source.read_text(encoding="utf-8")
     folder = Path(args.dir)
-    blobs = {f"{args.name}.toml": text.encode("utf-8")}
-    for data in _data_files(text):
-        blobs[data] = (source.parent / data).read_bytes()
+    if args.name in GENERATED_EXAMPLES:  # generated from a seed (scenarios.batch.example)
+        from scenarios.batch.example import write_example
+
+        blobs = write_example(folder)
+    elif args.name not in found:
+        choices = sorted([*found, *GENERATED_EXAMPLES])
+        raise InputError(f"unknown example {args.name!r}; choose from {', '.join(choices)}")
+    else:
+        source = found[args.name]
+        text = source.read_text(encoding="utf-8")
+        blobs = {f"{args.name}.toml": text.encode("utf-8")}
+        for data in _data_files(text):
+            blobs[data] = (source.parent / data).read_bytes()
+    data_files = [n for n in blobs if n != f"{args.name}.toml"]
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: --dir is a file, not a folder")
 
@@ -434,16 +454,62 @@ def cmd_example(args) -> int:
     if not args.json:
         print(
             f"wrote {folder / (args.name + '.toml')}"
-            + "".join(f" and {folder / d}" for d in _data_files(text))
+            + "".join(f" and {folder / d}" for d in data_files)
         )
     else:
         sys.stdout.write(
             json_text(
                 {
                     "scenario": str(folder / f"{args.name}.toml"),
-                    "data": [str(folder / d) for d in _data_files(text)],
+                    "data": [str(folder / d) for d in data_files],
                 }
             )
+        )
+    return EXIT_OK
+
+
+def cmd_batch(args) -> int:
+    """Rebalance every account of ``--accounts`` on Dask; publish the tables to ``--out``.
+
+    Exits 0 when the batch ran, even when some accounts are infeasible or
+    failed (each has its status row); stderr then says how many. Exit 2 for
+    the scenario's or the accounts file's problems, which stop the batch before
+    anything is published.
+    """
+    scn = _load(args.scenario)
+    from scenarios.batch import run_batch
+
+    _check_out(args.out, args.scenario)
+    res = run_batch(
+        scn,
+        args.accounts,
+        out=args.out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        partition_size=args.partition_size,
+        progress=not args.json,
+        caught=getattr(args, "caught", None),
+    )
+    counts = res.summary["accounts"]
+    if args.json:
+        sys.stdout.write(json_text({**res.summary, "out": str(args.out), "files": res.files}))
+    else:
+        t = res.summary["totals"]
+        print(
+            f"{counts['total']:,} accounts: {counts['ok']:,} ok, {counts['infeasible']:,} "
+            f"infeasible, {counts['failed']:,} failed; buys {t['buy_notional']:,.2f}, sells "
+            f"{t['sell_notional']:,.2f}, est. cost {t['est_cost']:,.2f}; "
+            f"{res.summary['workers']} worker{'s' if res.summary['workers'] != 1 else ''}, "
+            f"{res.summary['timings']['total']:.1f} s"
+        )
+        print(f"wrote {args.out}: {', '.join(res.files)}")
+    if res.failed:
+        sys.stdout.flush()
+        print(
+            f"trimtab: {res.failed:,} of {counts['total']:,} accounts were not planned "
+            f"({counts['infeasible']:,} infeasible, {counts['failed']:,} failed): their "
+            f"reasons are in {Path(args.out) / 'status.csv'}",
+            file=sys.stderr,
         )
     return EXIT_OK
 
@@ -526,6 +592,49 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="weights CSV (asset,target) or JSON; default: the holdings, else the policy",
     )
+    sp = command("batch", "rebalance every account of an accounts file, on Dask", cmd_batch)
+    sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
+    sp.add_argument("scenario", help="scenario file (TOML) with a [batch] section")
+    sp.add_argument(
+        "--accounts",
+        metavar="FILE",
+        required=True,
+        help="accounts table, Parquet or CSV: account, asset, quantity (or value), model, "
+        "cash_flow, untradeable, restricted",
+    )
+    sp.add_argument("--out", metavar="DIR", required=True, help="write outputs to DIR (whole)")
+    sp.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="an existing Dask scheduler (tcp://HOST:PORT); default: a local cluster; "
+        "'in-process': no Dask, one partition after the other",
+    )
+    sp.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes of the local cluster (2)"
+    )
+    sp.add_argument(
+        "--partition-size",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="accounts per task (default 1,000)",
+    )
+    sp.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
+    from scenarios.service import commands as service  # argparse only: no FastAPI here
+
+    sp = command("serve", "the HTTP service (FastAPI, uvicorn, SQLite)", service.cmd_serve)
+    service.add_serve(sp)
+    sp = command("keys", "create, revoke or list the service's API keys", service.cmd_keys)
+    service.add_keys(sp)
+    sp = command("report", "draw report.html again from a run folder", cmd_report)
+    sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
+    sp.add_argument("run_dir", metavar="RUN_DIR", help="output folder of a run (--out DIR)")
+    sp.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the page to FILE instead (default: RUN_DIR/report.html, manifest updated)",
+    )
+    sp.add_argument("--json", action="store_true", help="the path written as JSON on stdout")
     sp = command("example", "write a shipped example scenario to start from", cmd_example)
     sp.add_argument("name", help="example name (riverside_endowment, ria_q1_2024, ...)")
     sp.add_argument("--dir", default=".", help="folder to write into (default: here)")

@@ -42,7 +42,7 @@ import re
 import secrets
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -373,6 +373,7 @@ class OutputSet:
         self._locked = False
         self.files: list[str] = []
         self.checksums: dict[str, dict[str, Any]] = {}
+        self._scratch: list[Path] = []
 
     def __enter__(self) -> OutputSet:
         check_out(self.folder, self.inputs)
@@ -404,12 +405,7 @@ class OutputSet:
 
     def write_bytes(self, name: str, data: bytes) -> None:
         """Stage one file, fsynced, and record its size and sha256."""
-        if self._stage is None:
-            raise RuntimeError(f"OutputSet.write_bytes outside its with-block ({name})")
-        if MANIFEST in self.files:
-            raise RuntimeError(f"OutputSet: {name} written after manifest.json")
-        if not name or "/" in name or os.sep in name or name.startswith(".") or name in ("..",):
-            raise ValueError(f"OutputSet: not a plain file name: {name!r}")
+        self._plain(name, "write_bytes")
         try:
             with open(self._stage / name, "wb") as f:
                 f.write(data)
@@ -421,6 +417,49 @@ class OutputSet:
             self.files.append(name)
         if name != MANIFEST:
             self.checksums[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+    def write_stream(self, name: str, write: Callable[[Path], None]) -> None:
+        """Stage one file too big to hold as bytes: ``write(path)`` writes it in place.
+
+        Its size and sha256 are then read back (in blocks) and it is fsynced,
+        as :meth:`write_bytes` does for bytes.
+        """
+        self._plain(name, "write_stream")
+        path = self._stage / name
+        try:
+            write(path)
+            digest, size = hashlib.sha256(), 0
+            with open(path, "rb+") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+                    size += len(block)
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise OutputError(self.folder, f"cannot stage {name}: {exc.strerror}") from None
+        if name not in self.files:
+            self.files.append(name)
+        self.checksums[name] = {"bytes": size, "sha256": digest.hexdigest()}
+
+    def scratch(self, name: str) -> Path:
+        """A working folder inside the stage, for files that are not outputs (created).
+
+        It is deleted before the folder is published, and with the stage when
+        the run fails, so nothing in it is ever published.
+        """
+        self._plain(name, "scratch")
+        path = self._stage / f".scratch-{name}"
+        path.mkdir(exist_ok=True)
+        self._scratch.append(path)
+        return path
+
+    def _plain(self, name: str, what: str) -> None:
+        """Refuse a call outside the with-block, after the manifest, or a name with a path."""
+        if self._stage is None:
+            raise RuntimeError(f"OutputSet.{what} outside its with-block ({name})")
+        if MANIFEST in self.files:
+            raise RuntimeError(f"OutputSet: {name} written after manifest.json")
+        if not name or "/" in name or os.sep in name or name.startswith(".") or name in ("..",):
+            raise ValueError(f"OutputSet: not a plain file name: {name!r}")
 
     def write_text(self, name: str, text: str) -> None:
         """Stage one file (UTF-8)."""
@@ -450,6 +489,9 @@ class OutputSet:
         out = self._abs
         if MANIFEST not in self.files:
             self.write_manifest({})
+        for path in self._scratch:
+            if os.path.lexists(path):
+                shutil.rmtree(path)
         _fsync_dir(stage)
         check_replaceable(out)  # again, just before the swap
         if not os.path.lexists(out):

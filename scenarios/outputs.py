@@ -5,27 +5,38 @@
 each ends with :func:`manifest`, what an auditor needs to reproduce the run.
 report.json (:func:`run_report`) and the manifest both say which checks failed
 (:func:`failed_checks`) and every warning and repair of the run (:func:`run_notes`).
-Every file goes through :class:`scenarios.export.OutputSet`, which stages the
-folder, locks it against a concurrent run and swaps it in whole; the manifest
-gets the size and sha256 of every other file there.
+report.html (:mod:`scenarios.report`) draws report.json, which carries
+``charts`` for it; an infeasible run publishes its diagnosis
+(:func:`write_infeasible_outputs`). Every file goes through
+:class:`scenarios.export.OutputSet`, which stages the folder, locks it against
+a concurrent run and swaps it in whole; the manifest gets the size and sha256
+of every other file there.
 """
 
 from __future__ import annotations
 
 import platform
 import re
+import warnings
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from optimizer.errors import InfeasibleError
 from scenarios.backtest_run import BacktestRun
 from scenarios.engine import RunResult, relaxations, targets_table
 from scenarios.export import OutputSet, to_jsonable
 from scenarios.montecarlo import MonteCarloResult
+from scenarios.report.data import backtest_charts, run_charts
+from scenarios.report.html import render_report
 from scenarios.schema import Scenario
+
+if TYPE_CHECKING:
+    from models.estimates import Estimates
+    from optimizer.allocation import Frontier
 
 
 def montecarlo_table(mc: MonteCarloResult) -> pd.DataFrame:
@@ -194,6 +205,43 @@ def manifest(
     )
 
 
+def _never_fails(make, obj) -> dict:
+    """``make(obj)`` (report.json's ``charts``); on an unexpected error, a recorded warning.
+
+    A chart must not cost the run its outputs: the error becomes ``{"error": text}``
+    and a UserWarning (so the manifest records it), and the page draws what it can.
+    """
+    try:
+        return make(obj)
+    except Exception as exc:  # noqa: BLE001 - any failure of a chart's data, recorded
+        text = f"{type(exc).__name__}: {exc}"
+        warnings.warn(
+            f"report.html: the charts' data could not be made ({text}); the report shows the "
+            "rest and report.json has every figure: please report this as a trimtab bug",
+            UserWarning,
+            stacklevel=2,
+        )
+        return {"error": text}
+
+
+def report_page(report: dict, values: pd.DataFrame | None = None) -> str:
+    """report.html of ``report``; if drawing fails, a page saying so and a recorded warning."""
+    try:
+        return render_report(report, values=values)
+    except Exception as exc:  # noqa: BLE001 - the run's other files must still be published
+        text = f"{type(exc).__name__}: {exc}"
+        warnings.warn(
+            f"report.html: the page could not be drawn ({text}); report.json has every figure: "
+            "please report this as a trimtab bug",
+            UserWarning,
+            stacklevel=2,
+        )
+        from scenarios.report.html import page
+        from scenarios.report.svg import esc
+
+        return page("trimtab report", f"<h1>The report could not be drawn</h1><p>{esc(text)}</p>")
+
+
 def write_outputs(
     res: RunResult,
     out_dir: str | Path,
@@ -201,7 +249,11 @@ def write_outputs(
     command: str = "run",
     caught: Iterable[Any] | None = None,
 ) -> list[str]:
-    """Publish targets, orders (with holdings), report and manifest as the folder ``out_dir``.
+    """Publish targets, orders (with holdings), reports and manifest as the folder ``out_dir``.
+
+    report.json is :func:`run_report` plus ``charts`` (what report.html draws
+    beyond it: :func:`scenarios.report.data.run_charts`); report.html is drawn
+    from it (:func:`scenarios.report.render_report`).
 
     The folder is replaced whole (no file of an earlier run stays) or not at
     all; a concurrent run into it fails with
@@ -228,7 +280,10 @@ def write_outputs(
             out.write_csv("frontier.csv", pts)
         if res.montecarlo is not None:
             out.write_csv("montecarlo.csv", montecarlo_table(res.montecarlo))
-        out.write_json("report.json", run_report(res, caught))
+        report = run_report(res, caught)
+        report["charts"] = _never_fails(run_charts, res)
+        out.write_json("report.json", report)
+        out.write_text("report.html", report_page(report))
         files = list(out.files) + ["manifest.json"]
         out.write_manifest(manifest(scn, res, files, command, caught=caught))
     return files
@@ -241,7 +296,12 @@ def write_backtest_outputs(
     command: str = "backtest",
     caught: Iterable[Any] | None = None,
 ) -> list[str]:
-    """Publish backtest.csv (comparison), backtest_values.csv, report and manifest whole."""
+    """Publish backtest.csv (comparison), backtest_values.csv, reports and manifest whole.
+
+    report.json's ``charts`` holds the attribution by segment
+    (:func:`scenarios.report.data.backtest_charts`); report.html draws the
+    value and drawdown paths from backtest_values.csv's data.
+    """
     with OutputSet(out_dir, inputs=[run.scenario.path]) as out:
         table = run.table.copy()
         table.index.name = "policy"
@@ -249,7 +309,102 @@ def write_backtest_outputs(
         values = run.values()
         values.index.name = "date"
         out.write_csv("backtest_values.csv", values)
-        out.write_json("report.json", run_report(run, caught))
+        report = run_report(run, caught)
+        report["charts"] = _never_fails(backtest_charts, run)
+        out.write_json("report.json", report)
+        out.write_text("report.html", report_page(report, values))
         files = list(out.files) + ["manifest.json"]
         out.write_manifest(manifest(run.scenario, run, files, command, caught=caught))
+    return files
+
+
+def infeasible_report(
+    scn: Scenario, exc: InfeasibleError, caught: Iterable[Any] | None = None
+) -> dict:
+    """report.json of a run whose policy is infeasible: the diagnosis instead of a target.
+
+    ``status`` is ``"infeasible"``, ``message`` the error's text and
+    ``diagnosis`` its entries (``name``, ``relax_by`` in the constraint's
+    units, ``side``, ``limit``, ``conflicts_with`` where known).
+    """
+    warned, repairs = run_notes(None, caught)
+    return to_jsonable(
+        {
+            "scenario": {"name": scn.portfolio.name, "id": scn.portfolio.id, "file": scn.path.name},
+            "as_of": None if scn.portfolio.as_of is None else scn.portfolio.as_of.isoformat(),
+            "model": {"kind": scn.model.kind, "objective": scn.model.objective},
+            "status": "infeasible",
+            "message": str(exc),
+            "diagnosis": list(getattr(exc, "diagnosis", None) or []),
+            "passed": False,
+            "failed_checks": [],
+            "warnings": warned,
+            "repairs": repairs,
+        }
+    )
+
+
+def write_infeasible_outputs(
+    scn: Scenario,
+    exc: InfeasibleError,
+    out_dir: str | Path,
+    *,
+    command: str = "run",
+    caught: Iterable[Any] | None = None,
+) -> list[str]:
+    """Publish report.json, report.html and manifest.json of an infeasible run (whole).
+
+    The folder then holds no targets or orders: the report shows which
+    constraints conflict and by how much they must give. The command still
+    exits 3.
+    """
+    with OutputSet(out_dir, inputs=[scn.path]) as out:
+        report = infeasible_report(scn, exc, caught)
+        out.write_json("report.json", report)
+        out.write_text("report.html", report_page(report))
+        files = list(out.files) + ["manifest.json"]
+        doc = manifest(scn, None, files, command, caught=caught)
+        doc["status"] = "infeasible"
+        out.write_manifest(doc)
+    return files
+
+
+def write_frontier_outputs(
+    scn: Scenario,
+    est: Estimates,
+    front: Frontier,
+    out_dir: str | Path,
+    *,
+    caught: Iterable[Any] | None = None,
+) -> list[str]:
+    """Publish frontier.csv, frontier_failed.json, report.json, report.html and manifest.json.
+
+    report.json holds the scenario, the frontier (:meth:`Frontier.to_dict`) and
+    ``charts.frontier`` (the policy's frontier, the unconstrained one, the
+    policy and holdings marked, the capital market line); report.html draws it.
+    """
+    from scenarios.report.data import frontier_chart
+
+    warned, repairs = run_notes(None, caught)
+    report = to_jsonable(
+        {
+            "command": "frontier",
+            "scenario": {"name": scn.portfolio.name, "id": scn.portfolio.id, "file": scn.path.name},
+            "as_of": None if scn.portfolio.as_of is None else scn.portfolio.as_of.isoformat(),
+            "model": {"kind": scn.model.kind, "objective": scn.model.objective},
+            "frontier": front.to_dict(),
+            "warnings": warned,
+            "repairs": repairs,
+        }
+    )
+    report["charts"] = _never_fails(
+        lambda _: {"frontier": to_jsonable(frontier_chart(scn, est, front, None))}, None
+    )
+    with OutputSet(out_dir, inputs=[scn.path]) as out:
+        out.write_csv("frontier.csv", front.points.join(front.weights))
+        out.write_json("frontier_failed.json", front.failed.to_dict(orient="records"))
+        out.write_json("report.json", report)
+        out.write_text("report.html", report_page(report))
+        files = list(out.files) + ["manifest.json"]
+        out.write_manifest(manifest(scn, None, files, "frontier", caught=caught))
     return files

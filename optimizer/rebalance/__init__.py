@@ -55,9 +55,11 @@ Layout
 :mod:`~optimizer.rebalance.session` (the solves of one plan),
 :mod:`~optimizer.rebalance.fixed` (tickets and minimum trades),
 :mod:`~optimizer.rebalance.lots` (whole lots), :mod:`~optimizer.rebalance.plan`
-(the plan). The one-shot :func:`rebalance` reads its inputs by content: it takes
-a :class:`Rebalancer` from :data:`SHARED`, a bounded cache keyed by the content
-of the covariance, constraints, universe, costs and options.
+(the plan), :mod:`~optimizer.rebalance.pooled` (limits and impact pooled across
+accounts, with :mod:`~optimizer.rebalance.pooled_book`). The one-shot
+:func:`rebalance` reads its inputs by content: it takes a :class:`Rebalancer`
+from :data:`SHARED`, a bounded cache keyed by the content of the covariance,
+constraints, universe, costs and options.
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ from optimizer.constraints import constraint_tuple
 from optimizer.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.rebalance.discrete import DiscreteAllocation, discrete_allocation
+from optimizer.rebalance.pooled import (
+    AccountBook,
+    PooledLimits,
+    PooledOutcome,
+    pooled_rebalance,
+)
 from optimizer.rebalance.rebalancer import DEFAULT_TRACKING_WEIGHT, Rebalancer
 from optimizer.riskmodel import content_key
 from optimizer.trades import RebalancePlan
@@ -80,10 +88,14 @@ from optimizer.values import content
 __all__ = [
     "DEFAULT_TRACKING_WEIGHT",
     "SHARED",
+    "AccountBook",
     "CostModel",
     "DiscreteAllocation",
+    "PooledLimits",
+    "PooledOutcome",
     "Rebalancer",
     "discrete_allocation",
+    "pooled_rebalance",
     "rebalance",
     "rebalance_batch",
     "shared",

@@ -82,7 +82,11 @@ def final_trades(session: Session, sol: Outcome) -> tuple[np.ndarray, float]:
 
 
 def rounded(
-    session: Session, trades: np.ndarray, net: float, frozen: frozenset
+    session: Session,
+    trades: np.ndarray,
+    net: float,
+    frozen: frozenset,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, float]]:
     """Whole-lot trades within the trade limits and the cash (currency), best first.
 
@@ -94,7 +98,9 @@ def rounded(
         cash idle than the cheapest lot that fits
         (:func:`optimizer.rebalance.lots.search_lots`), then the rounding of the
         optimizer's trades it starts from; each with the cash left idle. They
-        are the same when the search finds nothing better.
+        are the same when the search finds nothing better. ``bounds`` (currency,
+        ``lo <= 0 <= hi`` by asset) narrow each trade's limits: an account's share of
+        the pooled caps (:mod:`optimizer.rebalance.pooled`).
     """
     rb, acct = session.rb, session.acct
     n = rb.n
@@ -107,6 +113,9 @@ def rounded(
     if rb.long_only:
         held = acct.h * (1 + LIMIT_SLACK) + 1e-9
         lo = np.maximum(lo, -held)
+    if bounds is not None:
+        lo = np.maximum(lo, np.minimum(bounds[0], 0.0))
+        hi = np.minimum(hi, np.maximum(bounds[1], 0.0))
     cap = np.inf if rb.max_turnover is None else rb.max_turnover * acct.v1
     movable = np.ones(n, dtype=bool)
     movable[sorted(frozen)] = False
@@ -141,6 +150,7 @@ def assemble(
     solved: tuple[float, float],
     as_of=None,
     portfolio_id: str | None = None,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RebalancePlan:
     """The :class:`~optimizer.trades.RebalancePlan` of a solution, rounded and verified.
 
@@ -160,6 +170,9 @@ def assemble(
         ``perf_counter`` readings: start of the plan, and start and end of the solves.
     as_of, portfolio_id
         Carried into the orders.
+    bounds : (numpy.ndarray, numpy.ndarray), optional
+        Lower and upper limits of each asset's trade (currency, shape (n,)) that the
+        rounding to whole lots keeps: an account's share of the pooled caps.
 
     Raises
     ------
@@ -184,7 +197,7 @@ def assemble(
     wchk, tchk = session.checkers(floors)
     candidates = [(trades, 0.0)]
     if lots:
-        candidates = rounded(session, trades, net, frozen)
+        candidates = rounded(session, trades, net, frozen, bounds)
         unit = rb.lot * np.nan_to_num(price)
         tol = max(FEAS_TOL, float(unit.max()) / v1 + 1e-9)
     # the best whole lots unless they break a check the plain rounding keeps

@@ -10,6 +10,11 @@ buys       n      ``b >= 0``, bought value over ``V1``
 sells      n      ``s >= 0``, sold value over ``V1``
 impact     n      ``m_i >= sqrt(V1 / V_IMPACT) (b_i + s_i)^1.5`` (power cones; only
                   with impact costs)
+pooled     k      ``u = b - s - a`` (net) or ``u = b + s - a`` (gross) on the ``k``
+                  assets of a :class:`Coupling` (only for pooled limits across
+                  accounts, :mod:`optimizer.rebalance.pooled`), ``a`` an anchor in
+                  ``b``: ``u`` is priced in ``q`` and carries the proximal term
+                  ``rho / 2 ||u||^2`` in ``P``
 =========  =====  ==============================================================
 
 The rows tie them together: the holdings equation ``w - b + s = h / V1`` (one
@@ -40,7 +45,7 @@ answer never depends on what was solved before).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -69,6 +74,8 @@ class Columns:
         Columns of ``w``, ``b`` and ``s`` (each of length ``n``).
     impact : range or None
         Columns of the impact epigraph variables ``m``; None without impact costs.
+    pooled : range or None
+        Columns of the pooled quantities ``u`` of a :class:`Coupling`; None without one.
     """
 
     n: int
@@ -76,6 +83,7 @@ class Columns:
     buys: range
     sells: range
     impact: range | None = None
+    pooled: range | None = None
 
     def layout(self, risk: RiskModel | None) -> Layout:
         """The :class:`~optimizer.pieces.Layout` pieces are lowered against."""
@@ -88,6 +96,52 @@ class Columns:
     def trades_of(self, x: np.ndarray) -> np.ndarray:
         """``b - s`` from a solution ``x``: the trades in weight units, shape (n,)."""
         return x[self.buys.start : self.buys.stop] - x[self.sells.start : self.sells.stop]
+
+
+@dataclass(frozen=True)
+class Coupling:
+    """The pooled quantities of one account in a pooled rebalance (:mod:`~.pooled`).
+
+    Attributes
+    ----------
+    kind : {"net", "gross"}
+        ``u = b - s - a`` (the net trade) or ``u = b + s - a`` (the gross trade) less
+        the anchor ``a`` (the constants of the rows, per account), weight units.
+    assets : tuple of int
+        The coupled assets (positions), in the order of ``u``.
+    rho : float
+        The proximal weight: ``P`` holds ``rho`` on the diagonal of ``u`` (0 or more).
+    """
+
+    kind: str
+    assets: tuple[int, ...]
+    rho: float
+
+
+def _add_coupling(b: Builder, cols: Columns, coupling: Coupling) -> tuple[Columns, int]:
+    """The block ``u - b -/+ s = -a`` on the coupled assets and ``rho / 2 ||u||^2``.
+
+    The anchor ``a`` is in ``b`` (0 here): a price on ``u`` common to the accounts
+    leaves ``q`` the same for all of them, so one solver set-up serves them.
+    Returns the columns and the index of the block among ``b.blocks``.
+    """
+    k = len(coupling.assets)
+    start = b.var(k)
+    u = np.arange(start, start + k)
+    idx = np.asarray(coupling.assets, dtype=int)
+    eye = sp.eye(k, format="csr")
+    sign = -1.0 if coupling.kind == "gross" else 1.0
+    block = len(b.blocks)
+    b.add(
+        "zero",
+        sp.hstack([eye, -eye, sign * eye], format="csr"),
+        np.r_[u, np.asarray(cols.buys)[idx], np.asarray(cols.sells)[idx]],
+        np.zeros(k),
+    )
+    if coupling.rho > 0:
+        b.quad(u, u, np.full(k, float(coupling.rho)))
+    out = Columns(cols.n, cols.weights, cols.buys, cols.sells, cols.impact, range(start, start + k))
+    return out, block
 
 
 def add_trades(b: Builder, n: int, h_w: np.ndarray, frozen: Sequence[int]) -> tuple[Columns, int]:
@@ -190,6 +244,9 @@ class RebalanceProgram:
         Clarabel workspaces of this structure, shared by threads.
     p_rows, a_cols : scipy.sparse.csr_matrix
         ``P`` and ``A'`` as row-major matrices, for the stationarity check.
+    pooled_rows : numpy.ndarray of int
+        Rows of ``b`` holding ``-a``, the anchor of the pooled quantities (empty
+        without a :class:`Coupling`).
     """
 
     template: Program
@@ -203,6 +260,7 @@ class RebalanceProgram:
     pool: WorkspacePool
     p_rows: sp.csr_matrix
     a_cols: sp.csr_matrix
+    pooled_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
     @property
     def nbytes(self) -> int:
@@ -230,6 +288,8 @@ class RebalanceProgram:
         impact: np.ndarray | None,
         value: float,
         account: Sequence[Piece],
+        pooled_q: np.ndarray | None = None,
+        pooled_anchor: np.ndarray | None = None,
     ) -> Program:
         """The program of one account (the matrices shared with the template).
 
@@ -248,6 +308,11 @@ class RebalanceProgram:
             ``V1``, the account's value after the cash flow (currency).
         account : sequence of Piece
             The account pieces, in the order the program was compiled with.
+        pooled_q : numpy.ndarray, shape (k,), optional
+            Linear price of the pooled quantities ``u`` (a program compiled with a
+            :class:`Coupling` only; 0 when not given).
+        pooled_anchor : numpy.ndarray, shape (k,), optional
+            The anchor ``a`` of ``u`` (weight units; 0 when not given).
         """
         t, c = self.template, self.cols
         q = t.q.copy()
@@ -256,12 +321,16 @@ class RebalanceProgram:
         q[c.sells.start : c.sells.stop] += sell
         if c.impact is not None:
             q[c.impact.start : c.impact.stop] = impact
+        if pooled_q is not None:
+            q[c.pooled.start : c.pooled.stop] = pooled_q
         b = t.b.copy()
         b[self.holdings_rows] = h_w
         if self.root_rows.size:
             b[self.root_rows] = root_b
         if self.impact_rows.size:
             b[self.impact_rows] = V_IMPACT / value
+        if pooled_anchor is not None:
+            b[self.pooled_rows] = -pooled_anchor
         if self.fill_rows.size:
             lim = _limits(account)[self.fill_piece]
             b[self.fill_rows] = np.where(self.fill_max, lim[:, 1], -lim[:, 0])
@@ -310,6 +379,7 @@ def compile_rebalance(
     policy: Sequence[Piece],
     account: Sequence[Piece],
     tol: float = 1e-9,
+    coupling: Coupling | None = None,
 ) -> RebalanceProgram:
     """Compile the rebalance program of one structure.
 
@@ -334,6 +404,9 @@ def compile_rebalance(
         :meth:`RebalanceProgram.instance`.
     tol : float
         Solver tolerance of the workspaces.
+    coupling : Coupling, optional
+        Add the pooled quantities ``u`` (pooled limits across accounts); None:
+        the program is the same as without the argument.
     """
     b = Builder(n)
     cols, holdings_block = add_trades(b, n, np.zeros(n), frozen)
@@ -342,6 +415,9 @@ def compile_rebalance(
         m = b.var(n)
         cols = Columns(n, cols.weights, cols.buys, cols.sells, range(m, m + n))
         impact_block = _add_impact(b, cols, frozen)
+    coupling_block = None
+    if coupling is not None:
+        cols, coupling_block = _add_coupling(b, cols, coupling)
     root_block = add_tracking(b, root, tracking_weight, n)
     layout = cols.layout(risk)
     lower_pieces(b, policy, layout)
@@ -378,6 +454,11 @@ def compile_rebalance(
         prog.P.tocsr(),
         prog.A.T.tocsr(),
     )
+    if coupling_block is not None:
+        first = starts[coupling_block]
+        object.__setattr__(
+            out, "pooled_rows", np.arange(first, first + b.blocks[coupling_block].size)
+        )
     # the rows found must hold what the lowering put there (a change in the builder's
     # row order would otherwise fill the wrong rows silently)
     if out.fill_rows.size:

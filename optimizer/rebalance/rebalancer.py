@@ -30,7 +30,7 @@ from optimizer.rebalance.account import make_account
 from optimizer.rebalance.fixed import drop_tickets, minimum_trades
 from optimizer.rebalance.lots import lot_vector
 from optimizer.rebalance.plan import assemble, liquidation
-from optimizer.rebalance.program import RebalanceProgram, compile_rebalance
+from optimizer.rebalance.program import Coupling, RebalanceProgram, compile_rebalance
 from optimizer.rebalance.session import Session
 from optimizer.rebalance.tracking import Root
 from optimizer.riskmodel import RiskModel
@@ -277,7 +277,12 @@ class Rebalancer:
         return None
 
     def program(
-        self, frozen: frozenset, policy: Sequence[Piece], policy_key, account: Sequence[Piece]
+        self,
+        frozen: frozenset,
+        policy: Sequence[Piece],
+        policy_key,
+        account: Sequence[Piece],
+        coupling: Coupling | None = None,
     ) -> RebalanceProgram:
         """The program of this structure, compiled once and kept (bounded, thread-safe).
 
@@ -291,8 +296,13 @@ class Rebalancer:
             Their key (None for the rebalancer's own pieces).
         account : sequence of Piece
             The account pieces (their structure is part of the key, their limits are not).
+        coupling : Coupling, optional
+            The pooled quantities of a pooled rebalance (:mod:`optimizer.rebalance.pooled`);
+            part of the key when given.
         """
         key = (tuple(sorted(frozen)), policy_key, tuple(p.shape for p in account))
+        if coupling is not None:
+            key = (*key, coupling)
         with self._lock:
             hit = self._programs.get(key)
             if hit is not None:
@@ -307,6 +317,7 @@ class Rebalancer:
             frozen=sorted(frozen),
             policy=policy,
             account=account,
+            coupling=coupling,
         )
         with self._lock:
             entry = self._programs.setdefault(key, entry)

@@ -82,6 +82,12 @@ brackets)::
                             fixed; "policy": the [policy] weights]. Needs a returns
                             history: [estimates] source = "prices" or "returns"; the
                             backtest walks over its returns (cut to start..end).
+    [batch]                 prices? (by asset; needed when the accounts give quantities),
+                            [[batch.models]] { id, weights (by asset, sum to 1) } (at least
+                            one; ids unique), [batch.pooled]? { kind? ["gross"] | "net",
+                            cap_adv? | cap? (by asset), impact? }: trimtab batch
+                            (scenarios.schema.batch); with [batch], [rebalance] holds the
+                            options every account shares and needs no [holdings]
     [montecarlo]            years? [30], paths? [10_000], seed?, distribution? ["normal"] |
                             "student_t" (dof? [5], > 2) | "bootstrap" (needs source "prices"
                             or "returns"; resamples their calendar years), spending_rule?
@@ -96,7 +102,7 @@ tag references, tables by asset), :mod:`~scenarios.schema.portfolio`
 (portfolio, assets, policy, holdings), :mod:`~scenarios.schema.estimates`,
 :mod:`~scenarios.schema.model`, :mod:`~scenarios.schema.constraints`,
 :mod:`~scenarios.schema.tactical`, :mod:`~scenarios.schema.trading` (costs,
-rebalance), :mod:`~scenarios.schema.stress` (stress, validation),
+rebalance), :mod:`~scenarios.schema.stress` (stress, validation), :mod:`~scenarios.schema.batch`,
 :mod:`~scenarios.schema.simulation` (backtest, Monte Carlo) and
 :mod:`~scenarios.schema.scenario` (the :class:`Scenario` and
 :func:`load_scenario`). The names below are the public ones.

@@ -321,6 +321,21 @@ def _data_file(
     return data, data
 
 
+def _plain_matrix(value: list, n: int) -> np.ndarray | None:
+    """``value`` as an n x n float matrix when every row has n finite numbers, else None.
+
+    The fast path of an inline matrix (a 500 x 500 one in 30 ms instead of a
+    check per cell); None sends the caller to the checks that name the bad cell.
+    """
+    number = (int, float)
+    if not all(type(row) is list and len(row) == n for row in value):
+        return None
+    if not all(type(x) in number for row in value for x in row):
+        return None  # bool, text, tables: refused by name on the slow path
+    matrix = np.asarray(value, dtype=float)
+    return matrix if np.isfinite(matrix).all() else None
+
+
 def _correlation(t: Table, names: Names) -> pd.DataFrame:
     """``estimates.correlation``: a CSV file, an inline matrix, or a table of pairs."""
     where = t.path("correlation")
@@ -351,13 +366,15 @@ def _correlation(t: Table, names: Names) -> pd.DataFrame:
             raise t.r.error(
                 where, f"expected {n} rows (one per asset, in [[assets]] order), got {len(value)}"
             )
-        matrix = np.empty((n, n))
-        for i, row in enumerate(value):
+        matrix = _plain_matrix(value, n)
+        for i, row in enumerate(value if matrix is None else ()):
             if not isinstance(row, list) or len(row) != n:
                 got = f"{len(row)} values" if isinstance(row, list) else type_name(row)
                 raise t.r.error(f"{where}[{i}]", f"expected an array of {n} numbers, got {got}")
-            for j, x in enumerate(row):
-                matrix[i, j] = check_number(t.r, f"{where}[{i}][{j}]", x)
+            for j, x in enumerate(row):  # the slow path finds and names the bad cell
+                check_number(t.r, f"{where}[{i}][{j}]", x)
+        if matrix is None:
+            matrix = np.asarray(value, dtype=float)
     elif isinstance(value, dict):
         what = "correlation"
         matrix = np.full((n, n), np.nan)

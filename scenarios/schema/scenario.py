@@ -13,6 +13,7 @@ from optimizer.costs import CostModel
 from optimizer.errors import InputError
 from optimizer.universe import Universe
 from scenarios.loader import Reader, Table
+from scenarios.schema.batch import BatchSpec, read_batch
 from scenarios.schema.common import Names
 from scenarios.schema.constraints import constraints_table, read_constraints
 from scenarios.schema.estimates import EstimatesSpec, read_estimates
@@ -50,6 +51,7 @@ _TOP = (
     "validation",
     "backtest",
     "montecarlo",
+    "batch",
 )
 
 
@@ -95,6 +97,10 @@ class Scenario:
         The ``[backtest]`` section (only with a returns history).
     montecarlo : MonteCarloSpec or None
         The ``[montecarlo]`` section.
+    batch : BatchSpec or None
+        The ``[batch]`` section: model portfolios and prices of ``trimtab batch``
+        (:mod:`scenarios.schema.batch`); with it, ``rebalance`` holds the
+        options every account shares even without ``[holdings]``.
     """
 
     path: Path
@@ -114,6 +120,7 @@ class Scenario:
     validation: Mapping[str, float]
     backtest: BacktestSpec | None = None
     montecarlo: MonteCarloSpec | None = None
+    batch: BatchSpec | None = None
 
     @property
     def assets(self) -> pd.Index:
@@ -163,6 +170,9 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     cons_t, long_only = constraints_table(top)
     policy = read_policy(top, names, long_only)
     holdings = read_holdings(top, names, port["value"], long_only)
+    batch = read_batch(top, names, long_only)
+    if port["value"] is None and holdings is None and batch is not None:
+        port["value"] = 0.0  # a batch: each account has its own value (the accounts file)
     if port["value"] is None:
         if holdings is None:
             raise reader.error(
@@ -185,7 +195,14 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     constraints = read_constraints(cons_t, long_only, names, policy, holdings)
     tactical = read_tactical(top, names)
     costs = read_costs(top, names)
-    rebalance = read_rebalance(top, names, holdings, portfolio)
+    rebalance = read_rebalance(
+        top,
+        names,
+        holdings,
+        portfolio,
+        batch=batch is not None,
+        batch_prices=None if batch is None else batch.prices,
+    )
     if holdings is not None and holdings.total == 0:
         portfolio = _empty_account_value(reader, portfolio, rebalance, given=port_given)
     stress = read_stress(top, names)
@@ -210,6 +227,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         validation=validation,
         backtest=backtest,
         montecarlo=montecarlo,
+        batch=batch,
     )
 
 

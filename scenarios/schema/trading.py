@@ -159,16 +159,33 @@ class RebalanceSpec:
 
 
 def read_rebalance(
-    top: Table, names: Names, holdings: Holdings | None, portfolio: Portfolio
+    top: Table,
+    names: Names,
+    holdings: Holdings | None,
+    portfolio: Portfolio,
+    *,
+    batch: bool = False,
+    batch_prices: pd.Series | None = None,
 ) -> RebalanceSpec | None:
-    """The ``[rebalance]`` section (defaults when absent), or None without ``[holdings]``."""
+    """The ``[rebalance]`` section (defaults when absent), or None without ``[holdings]``.
+
+    With ``batch`` (the file has ``[batch]``) and no ``[holdings]``, the
+    options are the ones every account of the batch shares, priced by
+    ``batch_prices``; ``cash_flow`` and ``threshold`` are per account there.
+    """
     t = top.table("rebalance", _REBALANCE)
-    if holdings is None:
+    if holdings is None and not batch:
         if t is not None:
             raise t.error(None, "needs [holdings] (the current portfolio to rebalance)")
         return None
     if t is None:
         t = Table(top.r, {}, "rebalance", _REBALANCE)
+    if holdings is None:
+        t.not_with(
+            ("cash_flow", "threshold"),
+            "in a batch scenario without [holdings] (each account's cash flow is in the "
+            "accounts file)",
+        )
     opts: dict[str, Any] = {}
     if "tracking_weight" in t:
         opts["tracking_weight"] = t.number("tracking_weight", low=0)
@@ -193,22 +210,32 @@ def read_rebalance(
             opts[kwarg] = t.number(key, low=0, strict_low=True)
         else:
             opts[kwarg] = t.number(key, low=0, high=1, hint=PCT)
-    priced = set() if holdings.prices is None else set(holdings.prices.index)
+    prices = batch_prices if holdings is None else holdings.prices
+    priced = set() if prices is None else set(prices.index)
     if "lot_size" in opts:
         lots = opts["lot_size"]
         sized = list(lots) if isinstance(lots, Mapping) else names.assets
         unpriced = [a for a in sized if a not in priced and a not in untradeable]
         if unpriced:
-            raise t.error("lot_size", f"needs holdings.prices for {listing(unpriced)}")
+            where = "holdings.prices" if holdings is not None else "batch.prices"
+            raise t.error("lot_size", f"needs {where} for {listing(unpriced)}")
     if priced:
         # the rebalance turns every trade into a quantity once prices are given
         unpriced = [a for a in names.assets if a not in priced and a not in untradeable]
         if unpriced:
             raise t.r.error(
-                "holdings.prices",
+                "holdings.prices" if holdings is not None else "batch.prices",
                 f"missing for {listing(unpriced)}: with prices, every tradeable asset needs one "
                 "(or list it in rebalance.untradeable)",
             )
+    if holdings is None:  # a batch: the options every account shares
+        return RebalanceSpec(
+            untradeable=tuple(untradeable),
+            prices=prices,
+            as_of=portfolio.as_of,
+            currency=portfolio.currency,
+            **opts,
+        )
     flow = t.number("cash_flow", 0.0)
     total = holdings.total
     # exactly the whole portfolio (to a cent's rounding) is a liquidation: every position sold

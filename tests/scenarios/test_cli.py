@@ -365,8 +365,14 @@ def test_infeasible_policy_is_exit_3_naming_the_constraints(riverside, tmp_path,
     assert "'alternatives cap'" in captured.err
     assert "by 0.05" in captured.err  # 0.35 needed, 0.30 allowed
     assert captured.out == ""
-    assert not out.exists()
+    assert_infeasible_report(out)
     assert leftovers(out) == []
+
+
+def assert_infeasible_report(out) -> None:
+    """An infeasible run publishes its diagnosis (issue 14): the report, the page, the manifest."""
+    assert {p.name for p in out.iterdir()} == {"manifest.json", "report.html", "report.json"}
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["status"] == "infeasible"
 
 
 def test_cap_below_what_the_bands_force_is_exit_3(riverside, tmp_path, capsys) -> None:
@@ -379,7 +385,7 @@ def test_cap_below_what_the_bands_force_is_exit_3(riverside, tmp_path, capsys) -
     assert main(["run", str(bad), "--out", str(tmp_path / "out")]) == 3
     err = capsys.readouterr().err
     assert "'equity cap'" in err and "'policy bands'" in err
-    assert not (tmp_path / "out").exists()
+    assert_infeasible_report(tmp_path / "out")
 
 
 def _fail_every_solver(monkeypatch) -> None:
@@ -422,14 +428,14 @@ def test_failed_runs_leave_an_earlier_runs_outputs_untouched(
         "orders.csv",
         "montecarlo.csv",
         "report.json",
+        "report.html",
         "manifest.json",
     }
 
-    # bad input, infeasible policy, solver failure: each fails before writing
+    # bad input and solver failure: each fails before writing (an infeasible policy
+    # publishes its diagnosis instead: test_infeasible_policy_is_exit_3_naming_the_constraints)
     misspelt = edit(riverside, "spending_rate", "spending_rat", "misspelt.toml")
     assert main(["run", str(misspelt), "--out", str(out)]) == 2
-    infeasible = edit(riverside, "max = 0.70", "max = 0.25", "infeasible.toml")
-    assert main(["run", str(infeasible), "--out", str(out)]) == 3
     with monkeypatch.context() as m:
         _fail_every_solver(m)
         assert main(["run", str(riverside), "--out", str(out)]) == 4

@@ -26,7 +26,13 @@ from scenarios.cli import main
 from scenarios.montecarlo import simulate
 from scenarios.schema import load_scenario
 
-BACKTEST_OUTPUTS = {"backtest.csv", "backtest_values.csv", "report.json", "manifest.json"}
+BACKTEST_OUTPUTS = {
+    "backtest.csv",
+    "backtest_values.csv",
+    "report.json",
+    "report.html",
+    "manifest.json",
+}
 
 
 SMALL = """

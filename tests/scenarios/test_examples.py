@@ -46,7 +46,7 @@ DATA_FILES = {
 EXAMPLES = list(DATA_FILES)
 WITH_HOLDINGS = {"riverside_endowment", "ria_q1_2024"}
 WITH_MONTECARLO = {"riverside_endowment"}
-BASE_OUTPUTS = {"targets.csv", "targets.json", "report.json", "manifest.json"}
+BASE_OUTPUTS = {"targets.csv", "targets.json", "report.json", "report.html", "manifest.json"}
 ORDER_OUTPUTS = {"orders.json", "orders.csv"}
 TOL = 1e-6  # solver feasibility tolerance on weights (decimals)
 
@@ -565,8 +565,13 @@ def test_sp500_frontier_command(ran, tmp_path) -> None:
     assert {p.name for p in fout.iterdir()} == {
         "frontier.csv",
         "frontier_failed.json",
+        "report.json",
+        "report.html",
         "manifest.json",
     }
+    report = read_json(fout / "report.json")
+    assert report["command"] == "frontier" and len(report["charts"]["frontier"]["policy"]) == 10
+    assert "<svg" in (fout / "report.html").read_text(encoding="utf-8")
     table = pd.read_csv(fout / "frontier.csv", index_col=0)
     assert len(table) == 10
     assert read_json(fout / "frontier_failed.json") == []

@@ -378,7 +378,7 @@ def test_misspelt_key_in_array_of_tables(tmp_path: Path) -> None:
 
 def test_unknown_top_level_key_without_close_match_lists_the_valid(tmp_path: Path) -> None:
     msg = error(tmp_path, BASE + "\n[zzz]\nx = 1\n")
-    assert "zzz: unknown key; valid keys: assets, backtest, constraints," in msg
+    assert "zzz: unknown key; valid keys: assets, backtest, batch, constraints," in msg
 
 
 def test_toml_syntax_error_has_the_line(tmp_path: Path) -> None:

@@ -355,3 +355,24 @@ def test_example_refuses_to_overwrite_without_force(tmp_path, capsys) -> None:
     # --dir naming a file
     assert main(["example", "riverside_endowment", "--dir", str(target)]) == 2
     assert str(target) in capsys.readouterr().err
+
+
+def test_streamed_files_are_checksummed_and_scratch_is_never_published(tmp_path: Path) -> None:
+    """OutputSet.write_stream records size and sha256 like write_bytes; scratch folders
+    (the batch's parts) are gone before the folder is published."""
+    out = tmp_path / "run"
+    with OutputSet(out) as outset:
+        work = outset.scratch("parts")
+        (work / "part-1.txt").write_text("not an output")
+        outset.write_stream("big.csv", lambda path: path.write_text("a,b\n1,2\n"))
+        with pytest.raises(ValueError, match="plain file name"):
+            outset.scratch("../x")
+    assert sorted(p.name for p in out.iterdir()) == ["big.csv", "manifest.json"]
+    doc = json.loads((out / "manifest.json").read_text())
+    data = b"a,b\n1,2\n"
+    assert doc["checksums"]["big.csv"] == {
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    with pytest.raises(RuntimeError, match="outside its with-block"):
+        outset.write_stream("late.csv", lambda path: None)

@@ -40,7 +40,8 @@ def test_a_hard_conflict_is_infeasible(tmp_path, capsys) -> None:
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 3
     err = capsys.readouterr().err
     assert "alternatives floor" in err and "alternatives cap" in err
-    assert not (tmp_path / "out").exists()
+    report = tmp_path / "out" / "report.json"  # the diagnosis is published (issue 14)
+    assert json.loads(report.read_text(encoding="utf-8"))["status"] == "infeasible"
 
 
 def test_a_soft_conflict_is_relaxed_and_reported(tmp_path, capsys) -> None:
