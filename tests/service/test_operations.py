@@ -104,7 +104,12 @@ def test_kill_9_of_a_worker_under_load(tmp_path, big_book):
                 if job and job["status"] == "failed":
                     break
                 time.sleep(0.2)
-        time.sleep(1.0)
+        # keep the load on until answers 3 s after the kill have come back (bounded)
+        until = time.monotonic() + 30
+        while time.monotonic() < until and (
+            time.monotonic() < killed + 5 or sum(t > killed + 3.0 for t, _ in log) < 5
+        ):
+            time.sleep(0.2)
         stop.set()
         for t in threads:
             t.join()
