@@ -36,11 +36,9 @@ from optimizer.rebalance.fixed import DUST
 from optimizer.rebalance.plan import assemble, liquidation
 from optimizer.rebalance.program import Coupling
 from optimizer.rebalance.rebalancer import Rebalancer
-from optimizer.rebalance.session import Session
-from optimizer.solve import solve_program
+from optimizer.rebalance.session import Infeasible, PooledTerms, Session
 from optimizer.trades import RebalancePlan
 from optimizer.validation import finite_number
-from optimizer.verify import Checker
 
 #: Name of the per-account bounds of the feasibility step (and of the pooled checks).
 POOLED_LIMIT = "pooled limit"
@@ -309,48 +307,24 @@ class AccountBook:
     ) -> Outcome:
         """The account's program with the price, the proximal term and the bounds of ``sig``."""
         rb = self.rebalancer
-        v1 = acct.v1
-        boxes = _boxes(rb, acct, sig, cols, r)
-        pieces = acct.pieces() + boxes
-        coupling = Coupling(sig.kind, tuple(int(c) for c in cols), float(sig.rho))
-        entry = rb.program(acct.frozen, session.policy, session.policy_key, pieces, coupling)
         # u is the pooled quantity less the anchor (in b): q is the same for every account
-        anchor = None if sig.anchor is None or sig.rho == 0 else sig.anchor[r] / v1
-        prog = entry.instance(
-            h_w=session.h_w,
-            q_w=session.q_w,
-            root_b=session.root_b,
-            buy=rb.buy_q,
-            sell=rb.sell_q,
-            impact=session.impact,
-            value=v1,
-            account=pieces,
-            pooled_q=np.asarray(sig.price, dtype=float),
-            pooled_anchor=anchor,
+        anchor = None if sig.anchor is None or sig.rho == 0 else sig.anchor[r] / acct.v1
+        terms = PooledTerms(
+            coupling=Coupling(sig.kind, tuple(int(c) for c in cols), float(sig.rho)),
+            price=np.asarray(sig.price, dtype=float),
+            anchor=anchor,
+            boxes=_boxes(rb, acct, sig, cols, r),
         )
-        wchk, tchk = session.checkers()
-        extra = Checker(boxes) if boxes else None
-        layout = entry.cols
-
-        def accept(out: Outcome) -> bool:
-            pt = session.point(out.x, layout)
-            if not (np.isfinite(pt.w).all() and entry.stationary(prog, out)):
-                return False
-            return wchk.ok(pt) and tchk.ok(pt) and (extra is None or extra.ok(pt))
-
-        winner, outs = solve_program(prog, chain=rb.chain, accept=accept, workspace=entry.pool)
-        session.outcomes.extend(outs)
-        if winner is None:
-            attempts = [o.attempt() for o in outs]
-            if any(o.status == "infeasible" for o in outs):
-                raise InfeasibleError(
-                    f"account {account}: its share of the pooled limits cannot hold with its own "
-                    "constraints; loosen the pooled caps or the account's constraints",
-                    [{"name": POOLED_LIMIT, "relax_by": math.nan}],
-                )
-            raise SolverError(f"account {account}: the pooled solve failed", attempts)
-        winner.extra["cols"] = layout
-        return winner
+        try:
+            return session.solve(acct.frozen, pooled=terms)
+        except Infeasible:
+            raise InfeasibleError(
+                f"account {account}: its share of the pooled limits cannot hold with its own "
+                "constraints; loosen the pooled caps or the account's constraints",
+                [{"name": POOLED_LIMIT, "relax_by": math.nan}],
+            ) from None
+        except SolverError as exc:
+            raise SolverError(f"account {account}: the pooled solve failed", exc.attempts) from None
 
 
 class _Rows:

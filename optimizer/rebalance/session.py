@@ -14,6 +14,7 @@ participation limits as constraints and the frozen assets as held.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +24,7 @@ from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.pieces import Piece, Point
 from optimizer.program import Outcome
 from optimizer.rebalance.account import Account, floor_pieces
-from optimizer.rebalance.program import V_IMPACT, elastic_base
+from optimizer.rebalance.program import V_IMPACT, Coupling, elastic_base
 from optimizer.rebalance.tracking import tracking_data
 from optimizer.solve import solve_program
 from optimizer.verify import Checker
@@ -32,6 +33,28 @@ if TYPE_CHECKING:
     from optimizer.rebalance.rebalancer import Rebalancer
 
 HELD_NOTE = " (with the untradeable or frozen assets held as they are)"
+
+
+@dataclass(frozen=True, eq=False)
+class PooledTerms:
+    """What a pooled rebalance adds to one account's solve (:meth:`Session.solve`).
+
+    Attributes
+    ----------
+    coupling : Coupling
+        The pooled quantities (part of the program's structure).
+    price : numpy.ndarray
+        Price on each pooled quantity (weight units).
+    anchor : numpy.ndarray or None
+        Proximal anchor of the pooled quantities (weight units), None without one.
+    boxes : tuple of Piece
+        The account's share of the pooled caps, as account pieces (verified too).
+    """
+
+    coupling: Coupling
+    price: np.ndarray
+    anchor: np.ndarray | None
+    boxes: tuple = ()
 
 
 class Infeasible(Exception):
@@ -91,8 +114,17 @@ class Session:
         return Point(cols.weights_of(x), cols.trades_of(x), self.rb.risk)
 
     # -- solves -----------------------------------------------------------------------
-    def solve(self, frozen: frozenset, floors: dict | None = None) -> Outcome:
+    def solve(
+        self,
+        frozen: frozenset,
+        floors: dict | None = None,
+        *,
+        pooled: PooledTerms | None = None,
+    ) -> Outcome:
         """Solve with these assets frozen (and floors); the objective includes its constant.
+
+        ``pooled``: the coupling of a pooled rebalance (:mod:`optimizer.rebalance.pooled`):
+        its bounds as account pieces (verified too), its price and proximal anchor.
 
         Raises
         ------
@@ -105,8 +137,11 @@ class Session:
         """
         rb, acct = self.rb, self.acct
         extra = floor_pieces(floors, self.h_w, rb.assets) if floors else ()
-        account = acct.pieces(extra)
-        entry = rb.program(frozen, self.policy, self.policy_key, account)
+        boxes = () if pooled is None else pooled.boxes
+        account = acct.pieces(extra) + boxes
+        coupling = None if pooled is None else pooled.coupling
+        entry = rb.program(frozen, self.policy, self.policy_key, account, coupling)
+        terms = {} if pooled is None else {"pooled_q": pooled.price, "pooled_anchor": pooled.anchor}
         prog = entry.instance(
             h_w=self.h_w,
             q_w=self.q_w,
@@ -116,15 +151,17 @@ class Session:
             impact=self.impact,
             value=acct.v1,
             account=account,
+            **terms,
         )
         wchk, tchk = self.checkers(floors)
+        bounds = Checker(boxes) if boxes else None
         cols = entry.cols
 
         def accept(out: Outcome) -> bool:
             pt = self.point(out.x, cols)
             if not (np.isfinite(pt.w).all() and entry.stationary(prog, out)):
                 return False
-            return wchk.ok(pt) and tchk.ok(pt)
+            return wchk.ok(pt) and tchk.ok(pt) and (bounds is None or bounds.ok(pt))
 
         winner, outs = solve_program(prog, chain=rb.chain, accept=accept, workspace=entry.pool)
         self.outcomes.extend(outs)
