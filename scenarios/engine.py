@@ -45,6 +45,15 @@ Progress = Callable[[int, int], None]
 MAX_FRONTIER_POINTS = 1000
 
 
+def report_header(scn: Scenario) -> dict[str, Any]:
+    """The keys that open every report.json: ``scenario`` (name, id, file), ``as_of``, ``model``."""
+    return {
+        "scenario": {"name": scn.portfolio.name, "id": scn.portfolio.id, "file": scn.path.name},
+        "as_of": None if scn.portfolio.as_of is None else scn.portfolio.as_of.isoformat(),
+        "model": {"kind": scn.model.kind, "objective": scn.model.objective},
+    }
+
+
 @dataclass(frozen=True)
 class RunResult:
     """Everything one run produced (``report()`` is its JSON-ready form)."""
@@ -72,9 +81,7 @@ class RunResult:
         a = self.allocation
         policy = scn.policy
         out: dict[str, Any] = {
-            "scenario": {"name": scn.portfolio.name, "id": scn.portfolio.id, "file": scn.path.name},
-            "as_of": None if scn.portfolio.as_of is None else scn.portfolio.as_of.isoformat(),
-            "model": {"kind": scn.model.kind, "objective": scn.model.objective},
+            **report_header(scn),
             "targets": targets_table(self).reset_index().to_dict(orient="records"),
             "expected_return": a.expected_return,
             "volatility": a.volatility,

@@ -27,7 +27,7 @@ import pandas as pd
 
 from optimizer.errors import InfeasibleError
 from scenarios.backtest_run import BacktestRun
-from scenarios.engine import RunResult, relaxations, targets_table
+from scenarios.engine import RunResult, relaxations, report_header, targets_table
 from scenarios.export import OutputSet, to_jsonable
 from scenarios.montecarlo import MonteCarloResult
 from scenarios.report.data import backtest_charts, run_charts
@@ -330,9 +330,7 @@ def infeasible_report(
     warned, repairs = run_notes(None, caught)
     return to_jsonable(
         {
-            "scenario": {"name": scn.portfolio.name, "id": scn.portfolio.id, "file": scn.path.name},
-            "as_of": None if scn.portfolio.as_of is None else scn.portfolio.as_of.isoformat(),
-            "model": {"kind": scn.model.kind, "objective": scn.model.objective},
+            **report_header(scn),
             "status": "infeasible",
             "message": str(exc),
             "diagnosis": list(getattr(exc, "diagnosis", None) or []),
@@ -389,9 +387,7 @@ def write_frontier_outputs(
     report = to_jsonable(
         {
             "command": "frontier",
-            "scenario": {"name": scn.portfolio.name, "id": scn.portfolio.id, "file": scn.path.name},
-            "as_of": None if scn.portfolio.as_of is None else scn.portfolio.as_of.isoformat(),
-            "model": {"kind": scn.model.kind, "objective": scn.model.objective},
+            **report_header(scn),
             "frontier": front.to_dict(),
             "warnings": warned,
             "repairs": repairs,

@@ -223,19 +223,12 @@ def assemble(
             f"is off by {c['max_violation']:.4g}"
         )
     table, costs, total = _orders(rb, trades, quantity, price)
-    tau = acct.tau
-    notes.extend(_cause_notes(rb, trades, w_after, tau, v1))
-    w_before = acct.h / v0 if v0 > 0 else np.zeros(n)
+    notes.extend(_cause_notes(rb, trades, w_after, acct.tau, v1))
     traded = float(np.abs(trades).sum())
     done = time.perf_counter()
     return RebalancePlan(
         trades=table,
-        weights_before=pd.Series(w_before, index=assets, name="weight_before"),
-        weights_after=pd.Series(w_after, index=assets, name="weight_after"),
-        target=pd.Series(tau, index=assets, name="target"),
-        drift=pd.Series(w_before - tau, index=assets, name="drift"),
-        tracking_error_before=math.sqrt(rb.risk.variance(w_before - tau)),
-        tracking_error_after=math.sqrt(rb.risk.variance(w_after - tau)),
+        **_weights(rb, acct, w_after),
         # over V0; an account of cash only is measured against the cash it invests
         turnover=traded / v0 if v0 > 0 else traded / v1,
         total_cost=total,
@@ -351,17 +344,9 @@ def liquidation(
             f"no positions to sell and no value left after the cash flow of {acct.flow:,.2f}: "
             "the account is empty, no trade"
         )
-    tau = acct.tau
-    w_before = acct.h / v0 if v0 > 0 else np.zeros(n)
-    w_after = np.zeros(n)
     return RebalancePlan(
         trades=table,
-        weights_before=pd.Series(w_before, index=assets, name="weight_before"),
-        weights_after=pd.Series(w_after, index=assets, name="weight_after"),
-        target=pd.Series(tau, index=assets, name="target"),
-        drift=pd.Series(w_before - tau, index=assets, name="drift"),
-        tracking_error_before=math.sqrt(rb.risk.variance(w_before - tau)),
-        tracking_error_after=math.sqrt(rb.risk.variance(w_after - tau)),
+        **_weights(rb, acct, np.zeros(n)),
         # everything sold: 1 of the value before (of the gross positions when they net to 0)
         turnover=traded / v0 if v0 > 0 else (1.0 if traded > 0 else 0.0),
         total_cost=total,
@@ -379,6 +364,21 @@ def liquidation(
         portfolio_id=portfolio_id,
         currency=rb.currency,
     )
+
+
+def _weights(rb: Rebalancer, acct: Account, w_after: np.ndarray) -> dict:
+    """A plan's weight fields: before (``h / V0``, zeros for an empty account), after, the
+    target, the drift and the tracking errors before and after (Series by asset)."""
+    assets, tau = rb.assets, acct.tau
+    w_before = acct.h / acct.v0 if acct.v0 > 0 else np.zeros(rb.n)
+    return {
+        "weights_before": pd.Series(w_before, index=assets, name="weight_before"),
+        "weights_after": pd.Series(w_after, index=assets, name="weight_after"),
+        "target": pd.Series(tau, index=assets, name="target"),
+        "drift": pd.Series(w_before - tau, index=assets, name="drift"),
+        "tracking_error_before": math.sqrt(rb.risk.variance(w_before - tau)),
+        "tracking_error_after": math.sqrt(rb.risk.variance(w_after - tau)),
+    }
 
 
 def _orders(
