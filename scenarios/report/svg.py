@@ -79,12 +79,15 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
         return [lo, hi]
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.floor(lo / step + 1e-9) * step
+    # the slack: lo a multiple of the step up to float noise (0.3 / 0.1 = 2.9999...)
+    first = round(math.floor(lo / step + 1e-9) * step, 12)
+    if first > lo:  # ... but the first tick never above the data (lo a hair below a multiple)
+        first -= step
     out, v = [], first
     while v <= hi + step * 1e-6 and len(out) < 50:
         out.append(round(v, 12))
         v += step
-    if out[-1] < hi - step * 1e-6:
+    if out[-1] < hi:
         out.append(round(v, 12))
     return out
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_cases import call
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from models import mean_variance as mv
@@ -237,11 +237,17 @@ def test_saving_a_figure_elsewhere_is_refused_naming_the_path(small, tmp_path) -
         fig.save(tmp_path / "nowhere" / "f.svg")
 
 
+def test_ticks_start_at_a_round_low_end_despite_float_noise() -> None:
+    assert nice_ticks(0.3, 0.8)[0] == 0.3  # 0.3 / 0.1 is 2.9999...
+    assert nice_ticks(-7.061949725032682e-09, 100.0)[0] == -25.0  # below 0: the data is
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     lo=st.floats(-10, 10, allow_nan=False),
     span=st.floats(1e-4, 100, allow_nan=False),
 )
+@example(lo=-7.061949725032682e-09, span=100.0)  # once started at 0, above the data
 def test_ticks_cover_the_range_in_round_equal_steps(lo, span) -> None:
     ticks = nice_ticks(lo, lo + span)
     assert ticks[0] <= lo + 1e-9 and ticks[-1] >= lo + span - 1e-9
