@@ -13,6 +13,12 @@ output folder (orders Parquet and CSV, status, pooled, summary, manifest):
   rebalancer, untimed first plan; the mean): the cost per account a batch worker is compared with, goal:
   the batch's cost per account (wall time x workers / accounts) within 2x of it.
 
+Beside them, a taxable book (issue 15): ``--taxable`` accounts (default 10,000; the same
+generator, 1 to 3 tax lots per position from :func:`scenarios.batch.example.lots_frame`, a
+``[tax]`` section of 37% / 20% / loss 20%) through the batch on 2 workers with ``--lots``
+(tax-aware, lot-level sells) against the same accounts tax-blind (no ``--lots``): both wall
+times are reported (no goal; the ratio is the cost of the lot-level solve).
+
 The resident memory of the workers is printed beside: the largest sampled after any partition
 (``peak_worker_rss_mb``; bounded by the partition size, not by the number of accounts) and the
 kernel's high-water mark (``ru_maxrss``). The book is generated in a child process, so that
@@ -42,6 +48,9 @@ BENCH = "11 batch"
 ACCOUNTS = 100_000
 QUICK_ACCOUNTS = 2_000
 SAMPLE = 2_000
+#: Accounts of the taxable book (tax-aware vs tax-blind, 2 workers); ``--quick``: 1,000.
+TAXABLE_ACCOUNTS = 10_000
+QUICK_TAXABLE = 1_000
 
 
 def make_book(folder: Path, n_accounts: int) -> tuple[Path, Path]:
@@ -56,6 +65,56 @@ def make_book(folder: Path, n_accounts: int) -> tuple[Path, Path]:
     accounts = folder / "accounts.parquet"
     frame.to_parquet(accounts, index=False, row_group_size=200_000)
     return scenario, accounts
+
+
+def make_taxable_book(folder: Path, n_accounts: int) -> tuple[Path, Path, Path]:
+    """A taxable book in ``folder``: scenario with ``[tax]``, accounts, lots (Parquet)."""
+    from scenarios.batch.example import accounts_frame, lots_frame, taxable_text
+
+    scenario = folder / "taxable.toml"
+    scenario.write_text(taxable_text(), encoding="utf-8")
+    frame = accounts_frame(n_accounts)
+    frame["untradeable"] = None
+    frame["restricted"] = None
+    accounts = folder / "taxable_accounts.parquet"
+    frame.to_parquet(accounts, index=False, row_group_size=200_000)
+    lots = folder / "taxable_lots.parquet"
+    lots_frame(frame).to_parquet(lots, index=False, row_group_size=200_000)
+    return scenario, accounts, lots
+
+
+def measure_taxable(n_accounts: int, workers: int = 2) -> dict:
+    """Wall seconds of the taxable book on ``workers`` processes: tax-aware vs tax-blind."""
+    from scenarios.batch import run_batch
+
+    folder = Path(tempfile.mkdtemp(prefix="trimtab-bench-taxable-"))
+    try:
+        code = (
+            "import sys; from pathlib import Path; "
+            "from benchmarks.bench_batch import make_taxable_book; "
+            f"make_taxable_book(Path({str(folder)!r}), {int(n_accounts)})"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+        scenario = folder / "taxable.toml"
+        accounts, lots = folder / "taxable_accounts.parquet", folder / "taxable_lots.parquet"
+        t0 = time.perf_counter()
+        blind = run_batch(scenario, accounts, out=folder / "blind", workers=workers)
+        t1 = time.perf_counter()
+        aware = run_batch(scenario, accounts, out=folder / "aware", workers=workers, lots=lots)
+        t2 = time.perf_counter()
+        return {
+            "accounts": n_accounts,
+            "lots": aware.summary["lots"],
+            "tax_blind_s": t1 - t0,
+            "tax_aware_s": t2 - t1,
+            "ratio": (t2 - t1) / (t1 - t0),
+            "ok_blind": blind.summary["accounts"]["ok"],
+            "ok_aware": aware.summary["accounts"]["ok"],
+            "peak_worker_rss_mb_aware": aware.summary["peak_worker_rss_mb"],
+            "peak_worker_rss_mb_blind": blind.summary["peak_worker_rss_mb"],
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def in_process_per_account(scenario: Path, accounts: Path, sample: int) -> float:
@@ -185,6 +244,24 @@ def run(cfg: Config) -> Outcome:
         f"{m['ok']:,} of {n:,} accounts ok; "
         f"stages (2 workers): {', '.join(f'{k} {v:.1f} s' for k, v in m['timings_2'].items())}"
     )
+    nt = QUICK_TAXABLE if cfg.quick else TAXABLE_ACCOUNTS
+    t = measure_taxable(nt)
+    out.rows.append(
+        Row(
+            BENCH,
+            f"{nt:,} taxable accounts, 2 workers: tax-aware vs tax-blind",
+            t["tax_aware_s"],
+            t["tax_blind_s"],
+            None,
+            "",
+        )
+    )
+    out.notes.append(
+        f"{BENCH}: taxable book {nt:,} accounts, {t['lots']:,} lots: tax-aware "
+        f"{t['tax_aware_s']:.1f} s ({t['ok_aware']:,} ok), tax-blind {t['tax_blind_s']:.1f} s "
+        f"({t['ok_blind']:,} ok); worker RSS {t['peak_worker_rss_mb_aware']:.0f} / "
+        f"{t['peak_worker_rss_mb_blind']:.0f} MB"
+    )
     return out
 
 
@@ -193,7 +270,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_batch", description=TITLE)
     p.add_argument("--accounts", type=int, default=ACCOUNTS, help="accounts (default 100,000)")
     p.add_argument("--sample", type=int, default=SAMPLE, help="accounts timed in-process")
+    p.add_argument(
+        "--taxable",
+        type=int,
+        metavar="N",
+        help="only the taxable book of N accounts: tax-aware vs tax-blind on 2 workers",
+    )
     args = p.parse_args(argv)
+    if args.taxable:
+        m = measure_taxable(args.taxable)
+        for k, v in m.items():
+            print(f"{k:>28}: {v:.4g}" if isinstance(v, float) else f"{k:>28}: {v}")
+        return 0
     m = measure(args.accounts, args.sample)
     for k, v in m.items():
         print(f"{k:>28}: {v:.4g}" if isinstance(v, float) else f"{k:>28}: {v}")

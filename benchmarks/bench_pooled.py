@@ -9,11 +9,12 @@ in-process and serial (the batch of :mod:`scenarios.batch` maps the same books o
 - ``caps``: a gross cap at half of what the accounts trade alone on 3 assets (the issue's case);
 - ``pooled``: the same caps and a pooled impact of about 10 bps on every asset.
 
-Both by ADMM for the sharing problem, then the feasibility step
-(:mod:`optimizer.rebalance.pooled`), at the default tolerance. Goal: within 10x of ``alone``
-(the issue's bound for the Dask batch with a binding limit on 3 assets, where reading and
-writing the accounts also count on both sides). The notes give the ADMM iterations, the final
-residuals and that every cap holds on the final trades.
+Both by the default method of :mod:`optimizer.rebalance.pooled` (a quasi-Newton search on the
+prices of the coupled assets, ADMM if it stalls), then the feasibility step, at the default
+tolerance. Goal: within 10x of ``alone`` (the issue's bound for the Dask batch with a binding
+limit on 3 assets, where reading and writing the accounts also count on both sides). The
+notes give the method, its iterations (maps), the final residuals and that every cap holds on
+the final trades.
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ def _notes(out: Outcome, side: Side, alone: Side, k: int) -> bool:
         f" vs {alone.median / k * 1e3:.2f} ms alone" if alone.ok else ""
     )
     out.notes.append(
-        f"{side.label}: {res.iterations} ADMM iterations, final primal {last['primal']:.1e}, "
-        f"dual {last['dual']:.1e}; caps held: {held} (pooled / cap on the capped assets: "
+        f"{side.label}: {res.method}, {res.iterations} iterations, "
+        f"final primal {last['primal']:.1e}, dual {last['dual']:.1e}; caps held: {held} "
+        "(pooled / cap on the capped assets: "
         f"{', '.join(f'{x:.6f}' for x in binding)}){per}"
     )
     return held and not res.failed

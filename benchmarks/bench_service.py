@@ -1,12 +1,20 @@
 """Benchmark 12: the HTTP service under load (``trimtab serve`` on 127.0.0.1).
 
-A real uvicorn (2 worker processes, the machine's 2 cores) with a fresh SQLite database and
-key; clients are threads with keep-alive connections (``http.client``), in this process.
+A real uvicorn (2 worker processes, the machine's 2 cores; not pinned) with a fresh SQLite
+database and key. The load generator is a separate process pinned to the machine's last CPU
+(``os.sched_setaffinity``; so it shares that core with the service, and never takes more than
+it): one asyncio loop (uvloop when installed), 32 keep-alive connections, pre-encoded HTTP/1.1
+requests, responses read minimally (status line, Content-Length), every status counted and
+every 10th 200 body parsed as ``trimtab.orders/1``. Beside the latencies each run reports the
+service's CPU seconds per request (``/proc``: its processes' user plus system time over the
+run, over the requests; a figure that holds while the machine is shared) and the load
+generator's own.
 
 - ``POST /v1/rebalance`` of a 12-asset account (policy model, 10 bps costs, drifted holdings),
   32 concurrent clients sending ``--requests`` requests (default 20,000) paced at ``--rate``
-  (default 300 requests/s together; latency from each request's time slot): p50, p99,
-  errors; goals p50 < 5 ms, p99 < 30 ms, 0 errors. Then the capacity: the same clients
+  (default 300 requests/s together; latency from each request's time slot, so a late
+  wake-up of the generator's millisecond timers counts against the service: ``late_*`` says
+  by how much): p50, p99, errors; goals p50 < 5 ms, p99 < 30 ms, 0 errors. Then the capacity: the same clients
   closed loop (each sends again once answered), goal >= 300 requests/s; and a paced run
   at a third of the rate (the latency of a service that is not saturated). The bodies cycle
   through ``--accounts`` accounts (default 64, distinct holdings: the scenario of each is
@@ -30,16 +38,18 @@ Run alone: ``python -m benchmarks.bench_service --requests 2000``; in the suite:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
+import multiprocessing
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +146,7 @@ class Service:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        self.generator = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -162,6 +173,7 @@ class Service:
         return resp.status, data
 
     def stop(self) -> None:
+        self.generator.shutdown(cancel_futures=True)
         self.proc.terminate()
         try:
             self.proc.wait(30)
@@ -170,57 +182,175 @@ class Service:
         self.log.close()
 
 
-def load(
-    svc: Service, bodies: list[bytes], requests: int, clients: int, rate: float | None = None
-) -> dict:
-    """``requests`` POST /v1/rebalance over ``clients`` threads: latencies and errors.
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of process ``pid`` and its living descendants (Linux).
 
-    With ``rate`` (requests per second, all clients together) each request has its time
-    slot (open loop) and its latency counts from the slot, so queueing shows; without it
-    each client sends its next request as soon as the last is answered (closed loop: the
-    throughput is the service's capacity, and the latency is mostly queueing).
+    Read from ``/proc``: a figure that holds while the machine is shared (NaN elsewhere).
     """
-    lat = np.zeros(requests)
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", "rb") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, IndexError, ValueError):
+            if p == pid:
+                return float("nan")
+    return total
+
+
+def _check_orders(data: bytes) -> str | None:
+    """None when ``data`` is a ``trimtab.orders/1`` document, else what is wrong."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return f"200 with a body that is not JSON: {data[:200]!r}"
+    if not isinstance(doc, dict) or doc.get("schema") != "trimtab.orders/1":
+        return f"200 without trimtab.orders/1: {data[:200]!r}"
+    if not isinstance(doc.get("orders"), list):
+        return f"200 without an orders list: {data[:200]!r}"
+    return None
+
+
+async def _drive(
+    port: int,
+    requests: list[bytes],
+    count: int,
+    clients: int,
+    rate: float | None,
+    check_every: int,
+) -> dict:
+    """``count`` requests over ``clients`` keep-alive connections (the load generator's loop).
+
+    Each client takes the next request index; with ``rate`` request ``i`` waits for its
+    slot ``start + i / rate`` and its latency counts from the slot (so queueing shows,
+    and a late wake-up of this loop, millisecond timers, counts against the service too:
+    ``late_*`` report it). Responses are read minimally (status line, Content-Length);
+    every status is counted, and every ``check_every``-th 200 body is parsed as orders.
+    """
+    lat = np.zeros(count)
+    late = np.zeros(count)
+    statuses: dict[int, int] = {}
     errors: list[str] = []
-    counter = iter(range(requests))
-    lock = threading.Lock()
+    nxt = iter(range(count))
     start = time.perf_counter() + 0.1
 
-    def client() -> None:
-        conn = svc.connection()
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                break
-            t0 = time.perf_counter()
-            if rate:
-                t0 = start + i / rate
-                time.sleep(max(0.0, t0 - time.perf_counter()))
-            try:
-                status, data = svc.request("POST", "/v1/rebalance", bodies[i % len(bodies)], conn)
-                if status != 200:
-                    errors.append(f"{status}: {data[:200]!r}")
-            except (OSError, http.client.HTTPException) as exc:
-                errors.append(type(exc).__name__)
-                conn.close()
-                conn = svc.connection()
-            lat[i] = time.perf_counter() - t0
-        conn.close()
+    async def connect():
+        return await asyncio.open_connection("127.0.0.1", port)
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    async def client() -> None:
+        reader, writer = await connect()
+        for i in nxt:
+            slot = None
+            if rate:
+                slot = start + i / rate
+                delay = slot - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            t0 = time.perf_counter()
+            if slot is not None:
+                late[i] = t0 - slot
+                t0 = slot
+            try:
+                writer.write(requests[i % len(requests)])
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                at = head.lower().find(b"content-length:")
+                if at < 0:
+                    raise ValueError("a response without Content-Length")
+                length = int(head[at + 15 : head.index(b"\r\n", at)])
+                data = await reader.readexactly(length)
+            except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+                errors.append(type(exc).__name__)
+                statuses[-1] = statuses.get(-1, 0) + 1
+                writer.close()
+                reader, writer = await connect()
+                lat[i] = time.perf_counter() - t0
+                continue
+            lat[i] = time.perf_counter() - t0
+            statuses[status] = statuses.get(status, 0) + 1
+            if status != 200:
+                errors.append(f"{status}: {data[:200]!r}")
+            elif i % check_every == 0:
+                wrong = _check_orders(data)
+                if wrong:
+                    errors.append(wrong)
+        writer.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
     wall = time.perf_counter() - start
     return {
         "p50_s": float(np.percentile(lat, 50)),
         "p99_s": float(np.percentile(lat, 99)),
-        "throughput": requests / wall,
+        "throughput": count / wall,
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "late_p50_s": float(np.percentile(late, 50)) if rate else 0.0,
+        "late_p99_s": float(np.percentile(late, 99)) if rate else 0.0,
     }
+
+
+def _generator(
+    port: int, requests: list[bytes], count: int, clients: int, rate, check_every: int
+) -> dict:
+    """The load generator process: pinned to the last CPU, then :func:`_drive`."""
+    pinned = None
+    if hasattr(os, "sched_setaffinity"):
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) > 1:
+            os.sched_setaffinity(0, {cpus[-1]})
+        pinned = sorted(os.sched_getaffinity(0))[-1]
+    try:
+        import uvloop
+
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    t0 = time.process_time()
+    out = run(_drive(port, requests, count, clients, rate, check_every))
+    out["client_cpu_per_request_s"] = (time.process_time() - t0) / count
+    out["client_cpu"] = pinned
+    return out
+
+
+def load(
+    svc: Service,
+    bodies: list[bytes],
+    requests: int,
+    clients: int,
+    rate: float | None = None,
+    check_every: int = 10,
+) -> dict:
+    """``requests`` POST /v1/rebalance over ``clients`` connections: latencies, errors, CPU.
+
+    The load generator runs in its own process (:func:`_generator`: asyncio, pre-encoded
+    requests, pinned to the machine's last CPU; the service is not pinned). With ``rate``
+    (requests per second, all clients together) each request has its time slot (open loop)
+    and its latency counts from the slot; without it each client sends its next request as
+    soon as the last is answered (closed loop: the throughput is the service's capacity).
+    ``server_cpu_per_request_s``: the service's processes' CPU seconds over the run, per
+    request (meaningful on a shared machine too).
+    """
+    head = (
+        "POST /v1/rebalance HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {svc.key}\r\nContent-Type: application/json\r\n"
+    ).encode()
+    wire = [head + b"Content-Length: %d\r\n\r\n" % len(b) + b for b in bodies]
+    cpu0 = _cpu_seconds(svc.proc.pid)
+    out = svc.generator.submit(
+        _generator, svc.port, wire, requests, clients, rate, check_every
+    ).result()
+    out["server_cpu_per_request_s"] = (_cpu_seconds(svc.proc.pid) - cpu0) / requests
+    return out
 
 
 def in_process_plan(docs: list[dict]) -> float:
@@ -326,11 +456,21 @@ def measure(
             **{f"cold_{k}": v for k, v in cold.items()},
             "in_process_plan_s": plan,
             "overhead_p50_s": light["p50_s"] - plan,
+            "overhead_cpu_s": paced["server_cpu_per_request_s"] - plan,
+            "loadavg": _loadavg(),
             **{f"alloc500_{k}": v for k, v in alloc.items()},
             "alloc500_ratio": alloc["new_p50_s"] / alloc["in_process_p50_s"],
         }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _loadavg() -> str:
+    """The machine's load averages (1, 5, 15 minutes), or "" where unknown."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return ""
 
 
 def run(cfg: Config) -> Outcome:
@@ -373,12 +513,16 @@ def run(cfg: Config) -> Outcome:
     )
     out.notes.append(
         f"{BENCH}: paced at {RATE:.0f}/s: {m['paced_throughput']:.0f} requests/s, errors "
-        f"{m['paced_errors']} of {n:,}; capacity (closed loop, {CLIENTS} clients): "
+        f"{m['paced_errors']} of {n:,}, service CPU "
+        f"{m['paced_server_cpu_per_request_s'] * 1e3:.2f} ms per request (load generator "
+        f"{m['paced_client_cpu_per_request_s'] * 1e3:.2f} ms; load average {m['loadavg']}); "
+        f"capacity (closed loop, {CLIENTS} clients): "
         f"{m['capacity_throughput']:.0f}/s (goal >= 300); paced at {RATE / 3:.0f}/s: p50 "
         f"{m['light_p50_s'] * 1e3:.1f} ms, p99 {m['light_p99_s'] * 1e3:.1f} ms; overhead "
         "over an in-process "
         f"Rebalancer.plan ({m['in_process_plan_s'] * 1e3:.2f} ms): "
-        f"{m['overhead_p50_s'] * 1e3:.2f} ms at p50; cold (every account new, closed loop): "
+        f"{m['overhead_p50_s'] * 1e3:.2f} ms at p50, {m['overhead_cpu_s'] * 1e3:.2f} ms of "
+        "CPU per request; cold (every account new, closed loop): "
         f"p50 {m['cold_p50_s'] * 1e3:.1f} ms, {m['cold_throughput']:.0f}/s; 500-asset "
         f"repeated request p50 {m['alloc500_same_p50_s'] * 1e3:.1f} ms (body "
         f"{m['alloc500_body_mb']:.1f} MB); the in-process allocation alone (no loading) "
@@ -398,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     m = measure(args.requests, args.accounts, args.clients, args.rate)
     for k, v in m.items():
-        print(f"{k:>28}: {v:.4g}" if isinstance(v, float) else f"{k:>28}: {v}")
+        print(f"{k:>32}: {v:.4g}" if isinstance(v, float) else f"{k:>32}: {v}")
     return 0
 
 

@@ -38,6 +38,8 @@ BENCHMARKS: tuple[str, ...] = (
     "batch",
     "pooled",
     "service",
+    "tax",
+    "tax_backtest",
 )
 
 

@@ -489,6 +489,7 @@ def cmd_batch(args) -> int:
         partition_size=args.partition_size,
         progress=not args.json,
         caught=getattr(args, "caught", None),
+        lots=args.lots,
     )
     counts = res.summary["accounts"]
     if args.json:
@@ -502,6 +503,12 @@ def cmd_batch(args) -> int:
             f"{res.summary['workers']} worker{'s' if res.summary['workers'] != 1 else ''}, "
             f"{res.summary['timings']['total']:.1f} s"
         )
+        if "tax" in res.summary:
+            tx = res.summary["tax"]
+            print(
+                f"{tx['accounts_with_lots']:,} accounts with lots: net realized gains "
+                f"{tx['net_gains']:,.2f}, estimated tax {tx['estimated_tax']:,.2f}"
+            )
         print(f"wrote {args.out}: {', '.join(res.files)}")
     if res.failed:
         sys.stdout.flush()
@@ -515,16 +522,19 @@ def cmd_batch(args) -> int:
 
 
 def _data_files(text: str) -> list[str]:
-    """Files a scenario refers to (``file = ...``, ``correlation = "....csv"``)."""
+    """Files a scenario refers to (``file``, ``correlation``, ``lots_file``, ``recent_file``)."""
     import tomllib
 
     doc = tomllib.loads(text)
-    est = doc.get("estimates", {})
     out = []
-    for key in ("file", "correlation"):
-        value = est.get(key)
-        if isinstance(value, str):
-            out.append(value)
+    for section, keys in (
+        ("estimates", ("file", "correlation")),
+        ("holdings", ("lots_file", "recent_file")),
+    ):
+        for key in keys:
+            value = doc.get(section, {}).get(key)
+            if isinstance(value, str):
+                out.append(value)
     return out
 
 
@@ -601,6 +611,13 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="accounts table, Parquet or CSV: account, asset, quantity (or value), model, "
         "cash_flow, untradeable, restricted",
+    )
+    sp.add_argument(
+        "--lots",
+        metavar="FILE",
+        help="tax lots, Parquet or CSV: account, asset, lot_id, quantity, basis, acquired (in "
+        "the accounts file's account order); accounts with lots are planned tax-aware "
+        "under the scenario's [tax]",
     )
     sp.add_argument("--out", metavar="DIR", required=True, help="write outputs to DIR (whole)")
     sp.add_argument(

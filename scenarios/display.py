@@ -133,6 +133,40 @@ def print_run(res, *, show_orders: bool = True) -> None:
             )
         for note in p.notes:
             print(f"  note: {note}")
+        if p.lot_sales is not None:
+            print_tax(p)
+
+
+def tax_line(summary: dict) -> str:
+    """Tax paid against tracking error removed, one line (``summary``: ``plan.tax_summary()``)."""
+    tax = summary["estimated_tax"] or 0.0
+    removed = summary["tracking_error_removed"] or 0.0
+    per = summary["tax_per_te_point"]
+    rate = "" if per is None else f" ({per:,.2f} per point removed)"
+    word = "tax credit (losses realized)" if tax < 0 else "tax paid"
+    return (
+        f"{word} {abs(tax):,.2f} against tracking error removed {removed:.3%}{rate}; "
+        f"realized gains: short {summary['short_gains']:,.2f}, long "
+        f"{summary['long_gains']:,.2f}, net {summary['net_gains']:,.2f} "
+        f"(directions: {summary['method']})"
+    )
+
+
+def print_tax(plan) -> None:
+    """The tax summary line and the lots sold (a tax-aware plan)."""
+    summary = plan.tax_summary()
+    print(tax_line(summary))
+    if summary["blocked"]:
+        print(f"  not bought (wash-sale rule): {', '.join(summary['blocked'])}")
+    sales = plan.lot_sales
+    if len(sales):
+        cols = ["asset", "lot_id", "quantity", "basis", "acquired", "term", "gain"]
+        shown = sales[cols].copy()
+        shown["acquired"] = pd.to_datetime(shown["acquired"]).dt.date
+        if "wash" in sales:
+            shown["wash"] = sales["wash"].map({True: "wash", False: ""})
+        print(f"lots sold ({len(sales)}):")
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
 
 
 def print_montecarlo(mc) -> None:

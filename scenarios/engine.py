@@ -29,7 +29,7 @@ from optimizer.allocation import Allocation, Frontier
 from optimizer.compiled import Compiled
 from optimizer.constraints import ExposureLimit
 from optimizer.errors import InputError
-from optimizer.rebalance import rebalance
+from optimizer.rebalance import rebalance, shared
 from optimizer.trades import RebalancePlan, drift
 from optimizer.triggers import Cash, Decision, Threshold, Trigger
 from scenarios import stress as stress_mod
@@ -114,6 +114,8 @@ class RunResult:
             out["trigger"] = {"trade": self.decision.trade, "reasons": list(self.decision.reasons)}
         if self.plan is not None:
             out["rebalance"] = {**self.plan.to_dict(), "relaxed": relaxed_of(self.plan)}
+            if self.plan.lot_sales is not None:
+                out["tax"] = self.plan.tax_summary()
         if self.frontier is not None:
             out["frontier"] = self.frontier.to_dict()
         if self.montecarlo is not None:
@@ -447,7 +449,8 @@ def run_scenario(
     Steps: estimates; the model's allocation; the tactical overlay (its tilt
     applied to the target, then the nearest portfolio that meets every policy
     constraint); the rebalance when holdings are given (only when the
-    threshold trigger fires, if one is set); stress tests on the target;
+    threshold trigger fires, if one is set; tax-aware with ``holdings.lots``:
+    :func:`plan_rebalance`); stress tests on the target;
     validation checks. ``frontier_points`` > 0 adds an efficient frontier
     (at most :data:`MAX_FRONTIER_POINTS`).
 
@@ -494,15 +497,7 @@ def run_scenario(
             trigger = Threshold(scn.rebalance.threshold)
             decision = rebalance_decision(scn.holdings.values, target, trigger, scn)
         if decision is None or decision.trade:
-            plan = rebalance(
-                scn.holdings.values,
-                target,
-                cov=est.cov,
-                costs=scn.costs,
-                constraints=list(scn.constraints),
-                universe=scn.universe,
-                **scn.rebalance.kwargs(),
-            )
+            plan = plan_rebalance(scn, target, est.cov)
     t3 = time.perf_counter()
     value = scn.portfolio.value
     floor = scn.validation.get("survival_floor")
@@ -532,6 +527,24 @@ def run_scenario(
         {"estimate": t1 - t0, "allocate": t2 - t1, "rebalance": t3 - t2, "other": t4 - t3},
         mc,
     )
+
+
+def plan_rebalance(scn: Scenario, target: pd.Series, cov) -> RebalancePlan:
+    """The scenario's rebalance of its holdings toward ``target``; tax-aware with lots.
+
+    With ``holdings.lots`` the plan is ``Rebalancer.plan(..., lots=, recent=,
+    tax=, harvest=, substitutes=)`` of :mod:`scenarios.schema.tax` (all rates
+    0 without ``[tax]``); without them, :func:`optimizer.rebalance.rebalance`.
+    """
+    kw = scn.rebalance.kwargs()
+    common = {"costs": scn.costs, "constraints": list(scn.constraints), "universe": scn.universe}
+    if not scn.taxable:
+        return rebalance(scn.holdings.values, target, cov=cov, **common, **kw)
+    per_plan = {k: kw.pop(k) for k in ("prices", "cash_flow", "as_of", "portfolio_id") if k in kw}
+    rb = shared(cov, **common, **kw)
+    tax = scn.tax.plan_kwargs() if scn.tax is not None else {}
+    h = scn.holdings
+    return rb.plan(h.values, target, **per_plan, lots=h.lots, recent=h.recent, **tax)
 
 
 def target_allocation(scn: Scenario, est: Estimates) -> tuple[Allocation, Overlay | None]:

@@ -46,6 +46,14 @@ def montecarlo_table(mc: MonteCarloResult) -> pd.DataFrame:
     return mc.value_percentiles().join(real)
 
 
+def lot_sales_csv(sales: pd.DataFrame) -> str:
+    """``lot_sales.csv``: one row per lot sold (``acquired`` as an ISO date), no index."""
+    table = sales.copy()
+    if "acquired" in table:
+        table["acquired"] = pd.to_datetime(table["acquired"]).dt.strftime("%Y-%m-%d")
+    return table.to_csv(index=False, lineterminator="\n")
+
+
 #: Warning texts that report a repair of the inputs (a non-PSD matrix, dropped or filled dates).
 _REPAIR = re.compile(
     r"not positive semidefinite|nearest (correlation|psd)|repair|dropped|carried forward",
@@ -275,6 +283,8 @@ def write_outputs(
         if res.plan is not None:
             out.write_json("orders.json", res.plan.to_orders())
             out.write_text("orders.csv", res.plan.orders_csv())
+            if res.plan.lot_sales is not None:  # a tax-aware plan: the lots each sell is from
+                out.write_text("lot_sales.csv", lot_sales_csv(res.plan.lot_sales))
         if res.frontier is not None:
             pts = res.frontier.points.join(res.frontier.weights)
             out.write_csv("frontier.csv", pts)

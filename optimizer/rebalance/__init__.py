@@ -56,7 +56,11 @@ Layout
 :mod:`~optimizer.rebalance.fixed` (tickets and minimum trades),
 :mod:`~optimizer.rebalance.lots` (whole lots), :mod:`~optimizer.rebalance.plan`
 (the plan), :mod:`~optimizer.rebalance.pooled` (limits and impact pooled across
-accounts, with :mod:`~optimizer.rebalance.pooled_book`). The one-shot
+accounts, with :mod:`~optimizer.rebalance.pooled_book`), and the tax-aware plans:
+:mod:`~optimizer.rebalance.taxlots` (:class:`TaxLots`, :class:`RecentTrades`,
+:class:`TaxModel`), :mod:`~optimizer.rebalance.tax` (lot sales, the convex tax, the
+directions) and :mod:`~optimizer.rebalance.taxplan` (inputs, lot sales after
+rounding, the tax report). The one-shot
 :func:`rebalance` reads its inputs by content: it takes a :class:`Rebalancer`
 from :data:`SHARED`, a bounded cache keyed by the content of the covariance,
 constraints, universe, costs and options.
@@ -80,6 +84,7 @@ from optimizer.rebalance.pooled import (
     pooled_rebalance,
 )
 from optimizer.rebalance.rebalancer import DEFAULT_TRACKING_WEIGHT, Rebalancer
+from optimizer.rebalance.taxlots import RecentTrades, TaxLots, TaxModel
 from optimizer.riskmodel import content_key
 from optimizer.trades import RebalancePlan
 from optimizer.universe import Universe
@@ -94,6 +99,9 @@ __all__ = [
     "PooledLimits",
     "PooledOutcome",
     "Rebalancer",
+    "RecentTrades",
+    "TaxLots",
+    "TaxModel",
     "discrete_allocation",
     "pooled_rebalance",
     "rebalance",

@@ -74,10 +74,17 @@ def final_trades(session: Session, sol: Outcome) -> tuple[np.ndarray, float]:
     trades[sorted(rb.untradeable)] = 0.0
     # the trades sum to budget * V1 - V0: the cash flow when fully invested (Budget(1)),
     # less the cash a smaller budget keeps out of the assets; the dust goes on the largest
+    # trade that can take it without selling more than is held (a position sold whole)
     net = rb.budget * v1 - acct.v0
     if np.any(trades != 0):
-        j = int(np.argmax(np.abs(trades)))
-        trades[j] += net - trades.sum()
+        dust = net - trades.sum()
+        size = np.abs(trades)
+        if rb.long_only and dust < 0:
+            size = np.where((trades != 0) & (acct.h + trades + dust >= 0), size, -1.0)
+        j = int(np.argmax(size))
+        if size[j] < 0:  # every traded position would go short: the largest, as before
+            j = int(np.argmax(np.abs(trades)))
+        trades[j] += dust
     return trades, net
 
 
@@ -100,7 +107,7 @@ def rounded(
         optimizer's trades it starts from; each with the cash left idle. They
         are the same when the search finds nothing better. ``bounds`` (currency,
         ``lo <= 0 <= hi`` by asset) narrow each trade's limits: an account's share of
-        the pooled caps (:mod:`optimizer.rebalance.pooled`).
+        the pooled caps (:mod:`optimizer.rebalance.pooled`), a tax-aware plan's directions.
     """
     rb, acct = session.rb, session.acct
     n = rb.n
@@ -172,7 +179,8 @@ def assemble(
         Carried into the orders.
     bounds : (numpy.ndarray, numpy.ndarray), optional
         Lower and upper limits of each asset's trade (currency, shape (n,)) that the
-        rounding to whole lots keeps: an account's share of the pooled caps.
+        rounding to whole lots keeps: an account's share of the pooled caps, or a
+        tax-aware plan's directions (0 on the side an asset may not trade).
 
     Raises
     ------

@@ -24,20 +24,27 @@ impact is then a separate, stated choice: below).
 
 How
 ---
-ADMM for the sharing problem (Boyd, Parikh, Chu, Peleato and Eckstein 2011,
-"Distributed Optimization and Statistical Learning via the Alternating
-Direction Method of Multipliers", Foundations and Trends in Machine Learning
-3(1), section 7.3), with the account penalty ``rho_i = rho / V1_i``:
+By decomposition: every iteration is one map over the books (each account
+solves its own compiled program with a linear price ``y`` on its pooled
+quantity ``x_i``) and one reduction here.
 
-1. each account solves its own compiled program with a linear price ``y`` on
-   its pooled quantity ``x_i`` and the proximal term
-   ``rho_i / 2 ||x_i - z_i||^2`` (one map over the books);
-2. the driver reduces ``sum_i x_i``, solves the pooled step per asset in
-   closed form (the proximal map of ``impact |Q|^1.5`` clipped to the cap)
-   and updates the price ``y`` (the marginal pooled impact plus the cap's
-   dual) and the anchors ``z_i``.
+1. Dual decomposition (the default, ``method="dual"``): only the ``c`` coupled
+   assets need prices, and the pooled trade ``G_j(y) = sum_i x_ij(y)`` falls as
+   ``y_j`` rises; :class:`~optimizer.rebalance.pooled_prices.PriceSearch` finds
+   the prices at which ``G`` is what the desk supplies (the pooled trade whose
+   marginal impact is the price, clipped to the cap) by a quasi-Newton
+   (Broyden) search on those ``c`` prices: a handful of maps.
+2. ADMM for the sharing problem (Boyd, Parikh, Chu, Peleato and Eckstein 2011,
+   "Distributed Optimization and Statistical Learning via the Alternating
+   Direction Method of Multipliers", Foundations and Trends in Machine Learning
+   3(1), section 7.3; ``method="admm"``, or from the search's prices when it has
+   not converged after :data:`~optimizer.rebalance.pooled_prices.DUAL_MAX`
+   reductions): each account adds ``rho_i / 2 ||x_i - z_i||^2`` (``rho_i = rho /
+   V1_i``); the driver solves the pooled step per asset in closed form (the
+   proximal map of ``impact |Q|^1.5`` clipped to the cap) and updates the price
+   and the anchors ``z_i``; ``rho`` is adapted by residual balancing (section
+   3.4.1). About a hundred maps, but it needs no more than convexity.
 
-``rho`` is adapted by residual balancing (Boyd et al. 2011, section 3.4.1).
 A last step makes the pooled caps hold exactly: each account gets a share of
 each cap from the converged trades (the slack split pro rata to
 ``|x_ij| / sum_i |x_ij|``), so the shares sum to the cap, and solves once
@@ -77,6 +84,13 @@ import pandas as pd
 
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.rebalance.pooled_book import AccountBook, BookStep, Signals
+from optimizer.rebalance.pooled_prices import (
+    DUAL_MAX,
+    DUAL_TOL,
+    PriceSearch,
+    own_slope,
+    supply,
+)
 from optimizer.rebalance.rebalancer import _variances
 from optimizer.values import read_only
 
@@ -232,14 +246,18 @@ class PooledOutcome:
         Account x asset: each account's share of the pooled impact cost
         (currency); each column sums to that asset's ``impact_cost``.
     iterations : int
-        ADMM iterations, one reduction each (0 without coupling); the books are
-        mapped ``iterations + 1`` times (the start and one map after every
-        reduction but the last, which converged), then once more for the final step.
+        Iterations of the price search and ADMM, one reduction each (0 without
+        coupling); the books are mapped ``iterations`` times (the start and one
+        map after every reduction but the last, which converged), then once more
+        for the final step.
     residuals : pandas.DataFrame
-        By iteration: ``primal`` (pooled quantity against the pooled step,
-        relative), ``dual`` (change of the anchors, price units) and ``rho``.
+        By iteration: ``primal`` (the pooled trade against what the desk
+        supplies at the prices, or ADMM's pooled step, relative to the cap or the
+        pooled trade), ``dual`` (the price search: the change of the prices;
+        ADMM: the change of the anchors; price units) and ``rho`` (0 in the search).
     method : str
-        ``"admm"`` or ``"separable"`` (no pooled limit: every account alone).
+        ``"dual"`` (the price search converged), ``"admm"`` (ADMM, from the start
+        or after the search) or ``"separable"`` (no pooled limit: every account alone).
     split : str
         How the pooled impact was split (:data:`SPLIT`).
     objective : float
@@ -309,9 +327,10 @@ def pooled_rebalance(
     limits: PooledLimits,
     *,
     mapper: Mapper | None = None,
-    tol: float = 1e-5,
+    tol: float | None = None,
     max_iter: int = 400,
     rho: float | None = None,
+    method: str = "dual",
 ) -> PooledOutcome:
     """Rebalance every account at once under limits and impact on the pooled trade.
 
@@ -325,13 +344,21 @@ def pooled_rebalance(
         ``mapper(fn, items) -> list``: ``[fn(i) for i in items]``, the results in the
         items' order, computed anywhere (default: serially here; ``fn`` and the items
         pickle); each iteration is one map over the books and one reduction here.
-    tol : float
-        Stop when the relative primal residual and the dual residual are below it.
+    tol : float, optional
+        Stop when the relative primal residual (and, for ADMM, the dual residual) is
+        below it. Default: :data:`~optimizer.rebalance.pooled_prices.DUAL_TOL` for the
+        price search (the feasibility step makes the caps exact, and the objective's
+        error is of the order of the residual's square), 1e-5 for ADMM.
     max_iter : int
-        Most ADMM iterations; the feasibility step follows either way.
+        Most iterations (reductions) of both methods; the feasibility step follows either way.
     rho : float, optional
-        Initial proximal weight (default: the accounts' own curvature, ``2 lambda``
+        Initial proximal weight of ADMM (default: the accounts' own curvature, ``2 lambda``
         times the median variance).
+    method : {"dual", "admm"}
+        ``"dual"``: search the prices of the coupled assets
+        (:mod:`optimizer.rebalance.pooled_prices`), and go on by ADMM from there if that
+        has not converged after :data:`~optimizer.rebalance.pooled_prices.DUAL_MAX`
+        reductions; ``"admm"``: ADMM from the start.
 
     Returns
     -------
@@ -341,7 +368,8 @@ def pooled_rebalance(
     ------
     InputError
         No books, books of different assets, an account in two books, limits
-        naming an unknown asset, fixed costs or minimum trades under pooled limits.
+        naming an unknown asset, fixed costs or minimum trades under pooled
+        limits, an unknown ``method``.
     InfeasibleError
         Liquidations alone exceed a pooled cap (naming the asset).
     SolverError
@@ -349,6 +377,8 @@ def pooled_rebalance(
     """
     if not isinstance(limits, PooledLimits):
         raise InputError("limits must be a PooledLimits")
+    if method not in ("dual", "admm"):
+        raise InputError(f"pooled_rebalance method must be 'dual' or 'admm', got {method!r}")
     books = list(books)
     assets = _check_books(books)
     cap, impact = limits.vectors(assets)
@@ -387,26 +417,57 @@ def pooled_rebalance(
             [{"name": "pooled limit", "label": f"pooled limit [{assets[j]}]"}],
         )
     total_v1 = float(sum(v[a].sum() for v, a in zip(v1, active, strict=True)))
+
+    def reduce(x: list) -> tuple[np.ndarray, np.ndarray]:
+        """The pooled trade (currency, (c,)) and the residuals' scale: the cap, the pooled
+        trade or the accounts' gross trade in the asset, at least 1."""
+        sx = sum((xi[a].sum(axis=0) for xi, a in zip(x, active, strict=True)), const.copy())
+        gross = sum((np.abs(xi[a]).sum(axis=0) for xi, a in zip(x, active, strict=True)), 0.0)
+        fin = np.where(np.isfinite(c_cap), c_cap, 0.0)
+        return sx, np.maximum.reduce([fin, gross + np.abs(const), np.ones(len(cols))])
+
+    def solve_at(y: np.ndarray, rho: float = 0.0, z: list | None = None) -> list:
+        """Every book's pooled quantities at prices ``y`` (and the proximal anchors ``z``)."""
+        sigs = [
+            Signals(kind, cols, price=y, rho=rho, anchor=None if z is None else z[i], skip=sk)
+            for i, sk in enumerate(skip)
+        ]
+        return [s.pooled for s in mapper(_step, list(zip(books, sigs, strict=True)))]
+
+    tol_of = {
+        "dual": DUAL_TOL if tol is None else float(tol),
+        "admm": 1e-5 if tol is None else float(tol),
+    }
+    y, s_new = np.zeros(len(cols)), np.clip(const, -c_cap, c_cap)
+    rows, it, done = [], 0, total_v1 == 0  # nothing to coordinate without active accounts
+    if method == "dual" and not done:
+        search = PriceSearch(c_cap, c_imp, kind, own_slope(books, coupled, v1, active))
+        while it < min(max_iter, DUAL_MAX):
+            it += 1
+            sx, scale = reduce(x)
+            primal = float(np.max(np.abs(search.residual(y, sx)) / scale))
+            done = primal <= tol_of["dual"]
+            y_new = y if done else search.next(y, sx)
+            rows.append((primal, float(np.max(np.abs(y_new - y))), 0.0))
+            if done:
+                break
+            y = y_new
+            x = solve_at(y)
+        s_new = supply(y, sx, c_cap, 1.5 * c_imp)  # the desk's pooled trade at the prices
     if rho is None:
         rb = books[0].rebalancer
         rho = max(2.0 * rb.lam * float(np.median(_variances(rb.risk))), 1e-6)
     rho = float(rho)
-    s_new = np.clip(const, -c_cap, c_cap)
-    y = np.zeros(len(cols))
-    z = [xi.copy() for xi in x]
-    rows, it, done = [], 0, total_v1 == 0  # nothing to coordinate without active accounts
+    first, z = it, None
+    if not done and it < max_iter:  # ADMM: from the start, or from where the search stopped
+        method, z = "admm", [xi.copy() for xi in x]
     while not done and it < max_iter:
         it += 1
         w = total_v1 / rho  # sum_i 1 / rho_i
-        sx = sum((xi[a].sum(axis=0) for xi, a in zip(x, active, strict=True)), const.copy())
-        gross = sum((np.abs(xi[a]).sum(axis=0) for xi, a in zip(x, active, strict=True)), 0.0)
+        sx, scale = reduce(x)
         m = sx + w * y
         s_new = _prox(m, w, c_imp, c_cap)
         y_new = (m - s_new) / w
-        # relative to the cap, the pooled trade or the accounts' gross trade in the asset
-        scale = np.maximum.reduce(
-            [np.where(np.isfinite(c_cap), c_cap, 0.0), gross + np.abs(const), np.ones(len(cols))]
-        )
         primal = float(np.max(np.abs(sx - s_new) / scale))
         z_new = [
             np.where(a[:, None], xi + np.outer(vi, y - y_new) / rho, 0.0)
@@ -418,42 +479,49 @@ def pooled_rebalance(
         )
         rows.append((primal, dual, rho))
         y, z = y_new, z_new
-        if primal <= tol and dual <= tol and it > 1:
-            break
-        if it == max_iter:
-            warnings.warn(
-                f"pooled_rebalance stopped at max_iter={max_iter} with residuals {primal:.1e} "
-                f"(primal) and {dual:.1e} (dual), above tol={tol:g}: the pooled caps hold, but "
-                "the answer may be off the joint optimum; raise max_iter or tol",
-                UserWarning,
-                stacklevel=2,
-            )
+        done = primal <= tol_of["admm"] and dual <= tol_of["admm"] and it > first + 1
+        if done or it == max_iter:
             break
         if primal > MU * dual:
             rho *= TAU
         elif dual > MU * primal:
             rho /= TAU
-        sigs = [
-            Signals(kind, cols, price=y, rho=rho, anchor=zi, skip=sk)
-            for zi, sk in zip(z, skip, strict=True)
-        ]
-        steps = mapper(_step, list(zip(books, sigs, strict=True)))
-        x = [s.pooled for s in steps]
+        x = solve_at(y, rho, z)
+    if not done:
+        warnings.warn(
+            f"pooled_rebalance stopped at max_iter={max_iter} with the residuals "
+            f"{rows[-1][0]:.1e} (primal) and {rows[-1][1]:.1e} (dual), above "
+            f"tol={tol_of[method]:g}: the pooled caps hold, but the answer may be off the joint "
+            "optimum; raise max_iter or tol",
+            UserWarning,
+            stacklevel=2,
+        )
     lo, hi = _shares_of_caps(x, active, v1, const, c_cap, kind)
     # the caps' duals leave the price (the bounds hold the caps now, active with their own
     # multipliers): a bound left at the trade with no multiplier is degenerate, and an
     # interior-point solver stops well inside it
     marginal = 1.5 * c_imp * np.sqrt(np.abs(s_new)) * np.sign(s_new)
+    fin_rho = 0.0 if z is None else rho
     sigs = [
-        Signals(kind, cols, price=marginal, rho=rho, anchor=zi, lo=l_, hi=h_, skip=sk, final=True)
-        for zi, l_, h_, sk in zip(z, lo, hi, skip, strict=True)
+        Signals(
+            kind,
+            cols,
+            price=marginal,
+            rho=fin_rho,
+            anchor=None if z is None else z[i],
+            lo=lo[i],
+            hi=hi[i],
+            skip=sk,
+            final=True,
+        )
+        for i, sk in enumerate(skip)
     ]
     steps = mapper(_step, list(zip(books, sigs, strict=True)))
     for s, f in zip(steps, first_failed, strict=True):
         s.failed.update(f)
     res = pd.DataFrame(rows, columns=["primal", "dual", "rho"], dtype=float)
     res.index = pd.RangeIndex(1, len(rows) + 1, name="iteration")
-    return _outcome(books, steps, limits, assets, cap, impact, it, res, "admm")
+    return _outcome(books, steps, limits, assets, cap, impact, it, res, method)
 
 
 def _shares_of_caps(x, active, v1, const, cap, kind):

@@ -247,6 +247,9 @@ class RebalanceProgram:
     pooled_rows : numpy.ndarray of int
         Rows of ``b`` holding ``-a``, the anchor of the pooled quantities (empty
         without a :class:`Coupling`).
+    extra_rows : dict of str -> numpy.ndarray of int
+        Rows of each block an ``extend`` hook of :func:`compile_rebalance` added, by the
+        name it gave (the lot-level blocks of :mod:`optimizer.rebalance.tax`).
     """
 
     template: Program
@@ -261,6 +264,7 @@ class RebalanceProgram:
     p_rows: sp.csr_matrix
     a_cols: sp.csr_matrix
     pooled_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    extra_rows: dict = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
@@ -380,6 +384,7 @@ def compile_rebalance(
     account: Sequence[Piece],
     tol: float = 1e-9,
     coupling: Coupling | None = None,
+    extend: Callable[[Builder, Columns], dict[str, int]] | None = None,
 ) -> RebalanceProgram:
     """Compile the rebalance program of one structure.
 
@@ -407,6 +412,11 @@ def compile_rebalance(
     coupling : Coupling, optional
         Add the pooled quantities ``u`` (pooled limits across accounts); None:
         the program is the same as without the argument.
+    extend : callable, optional
+        ``extend(builder, cols)`` adds variables and rows of its own (the lot-level
+        tax blocks, :mod:`optimizer.rebalance.tax`) after the trade blocks and
+        returns ``{name: index among builder.blocks}``; their rows are kept in
+        :attr:`RebalanceProgram.extra_rows`. None: the program is the same as without it.
     """
     b = Builder(n)
     cols, holdings_block = add_trades(b, n, np.zeros(n), frozen)
@@ -418,6 +428,7 @@ def compile_rebalance(
     coupling_block = None
     if coupling is not None:
         cols, coupling_block = _add_coupling(b, cols, coupling)
+    extra_blocks = {} if extend is None else extend(b, cols)
     root_block = add_tracking(b, root, tracking_weight, n)
     layout = cols.layout(risk)
     lower_pieces(b, policy, layout)
@@ -458,6 +469,12 @@ def compile_rebalance(
         first = starts[coupling_block]
         object.__setattr__(
             out, "pooled_rows", np.arange(first, first + b.blocks[coupling_block].size)
+        )
+    if extra_blocks:
+        object.__setattr__(
+            out,
+            "extra_rows",
+            {k: starts[i] + np.arange(b.blocks[i].size) for k, i in extra_blocks.items()},
         )
     # the rows found must hold what the lowering put there (a change in the builder's
     # row order would otherwise fill the wrong rows silently)

@@ -32,6 +32,7 @@ from optimizer.rebalance.lots import lot_vector
 from optimizer.rebalance.plan import assemble, liquidation
 from optimizer.rebalance.program import Coupling, RebalanceProgram, compile_rebalance
 from optimizer.rebalance.session import Session
+from optimizer.rebalance.taxplan import tax_plan
 from optimizer.rebalance.tracking import Root
 from optimizer.riskmodel import RiskModel
 from optimizer.solve import chain_of
@@ -283,6 +284,9 @@ class Rebalancer:
         policy_key,
         account: Sequence[Piece],
         coupling: Coupling | None = None,
+        *,
+        extend=None,
+        extend_key=None,
     ) -> RebalanceProgram:
         """The program of this structure, compiled once and kept (bounded, thread-safe).
 
@@ -299,10 +303,16 @@ class Rebalancer:
         coupling : Coupling, optional
             The pooled quantities of a pooled rebalance (:mod:`optimizer.rebalance.pooled`);
             part of the key when given.
+        extend, extend_key : optional
+            The ``extend`` hook of :func:`compile_rebalance` (a tax-aware plan's lot blocks,
+            :class:`~optimizer.rebalance.tax.TaxHook`) and the key of the structure it adds
+            (part of this program's key).
         """
         key = (tuple(sorted(frozen)), policy_key, tuple(p.shape for p in account))
         if coupling is not None:
             key = (*key, coupling)
+        if extend is not None:
+            key = (*key, extend_key)
         with self._lock:
             hit = self._programs.get(key)
             if hit is not None:
@@ -318,6 +328,7 @@ class Rebalancer:
             policy=policy,
             account=account,
             coupling=coupling,
+            extend=extend,
         )
         with self._lock:
             entry = self._programs.setdefault(key, entry)
@@ -339,6 +350,11 @@ class Rebalancer:
         cash_flow: float = 0.0,
         as_of=None,
         portfolio_id: str | None = None,
+        lots=None,
+        tax=None,
+        recent=None,
+        substitutes=None,
+        harvest: bool = False,
     ) -> RebalancePlan:
         """Trades that move ``holdings`` toward ``target`` when they are worth their cost.
 
@@ -357,7 +373,20 @@ class Rebalancer:
             Currency to invest (> 0) or to raise (< 0). Raising the whole
             portfolio is a liquidation: every position is sold (the notes say so).
         as_of, portfolio_id
-            Carried into the orders.
+            Carried into the orders; ``as_of`` is also the date of a tax-aware plan
+            (holding periods, the wash-sale window; today when not given).
+        lots : TaxLots or pandas.DataFrame, optional
+            The account's tax lots: a tax-aware plan (:mod:`optimizer.rebalance.tax`),
+            with lot-level sells, the tax in the objective and ``plan.lot_sales`` /
+            ``plan.tax``. Their quantities must equal the holdings'; needs ``prices``.
+        tax : TaxModel, optional
+            Rates, holding period, gains budgets (default: all 0, the tax-blind plan).
+        recent : RecentTrades or pandas.DataFrame, optional
+            Trades before this plan, for the wash-sale window.
+        substitutes : mapping asset -> list of assets, optional
+            Assets that may stand in for an asset sold at a loss (harvesting).
+        harvest : bool
+            Value net realized losses at ``tax.loss_rate`` and allow the substitutes.
 
         Returns
         -------
@@ -377,6 +406,20 @@ class Rebalancer:
         """
         started = time.perf_counter()
         acct = make_account(self, holdings, target, prices, cash_flow)
+        taxed = (lots, tax, recent, substitutes)
+        if harvest is not False or any(v is not None for v in taxed):
+            return tax_plan(
+                self,
+                acct,
+                lots=lots,
+                tax=tax,
+                recent=recent,
+                substitutes=substitutes,
+                harvest=harvest,
+                started=started,
+                as_of=as_of,
+                portfolio_id=portfolio_id,
+            )
         if acct.v1 == 0:  # the whole portfolio withdrawn: sell everything
             return liquidation(self, acct, started=started, as_of=as_of, portfolio_id=portfolio_id)
         session = Session(self, acct)

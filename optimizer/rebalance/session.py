@@ -90,6 +90,9 @@ class Session:
         self.h_w = h_w
         self.q_w, self.root_b, self.const = tracking_data(rb.root, rb.lam, acct.tau)
         self.impact = rb.rc.impact * np.sqrt(V_IMPACT) if rb.impact else None
+        # a tax-aware plan's lot-level blocks (optimizer.rebalance.tax.TaxHook): it compiles
+        # the plan's own programs and fills their direction rows; None: tax-blind
+        self.hook = None
 
     # -- bookkeeping ------------------------------------------------------------------
     def attempts(self) -> list[dict]:
@@ -140,7 +143,11 @@ class Session:
         boxes = () if pooled is None else pooled.boxes
         account = acct.pieces(extra) + boxes
         coupling = None if pooled is None else pooled.coupling
-        entry = rb.program(frozen, self.policy, self.policy_key, account, coupling)
+        hook = self.hook
+        if hook is None:
+            entry = rb.program(frozen, self.policy, self.policy_key, account, coupling)
+        else:
+            entry = hook.program(frozen, self.policy, self.policy_key, account)
         terms = {} if pooled is None else {"pooled_q": pooled.price, "pooled_anchor": pooled.anchor}
         prog = entry.instance(
             h_w=self.h_w,
@@ -153,6 +160,8 @@ class Session:
             account=account,
             **terms,
         )
+        if hook is not None:
+            hook.fill(prog, entry)
         wchk, tchk = self.checkers(floors)
         bounds = Checker(boxes) if boxes else None
         cols = entry.cols
@@ -178,6 +187,8 @@ class Session:
             raise SolverError("every solver in the chain failed", attempts)
         winner.objective += self.const
         winner.extra["cols"] = cols
+        if hook is not None:
+            hook.record(winner, entry)
         return winner
 
     def convex(self) -> Outcome:

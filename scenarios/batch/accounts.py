@@ -14,7 +14,22 @@ each of its rows (the same value on every row of an account)::
     untradeable assets this account does not trade, joined by ';' (optional)
     restricted  assets this account may not buy (it may sell them), joined by ';' (optional)
 
-The rows of one account are together (a file sorted by account is). The file
+The rows of one account are together (a file sorted by account is).
+
+A taxable batch adds a lots file (``trimtab batch --lots FILE``), a long table
+of the same kinds (Parquet or CSV) with the columns :data:`LOT_FILE_COLUMNS`::
+
+    account     account id (an account of the accounts file)
+    asset       asset id
+    lot_id      the lot's id (unique within the account and asset)
+    quantity    units in the lot (> 0)
+    basis       cost basis per unit (currency, >= 0)
+    acquired    acquisition date (YYYY-MM-DD)
+
+Its accounts come in the accounts file's order (accounts without lots left
+out), so it is read along with the partitions (:class:`LotStream`) and never
+held whole. A bad cell is that account's failure, named by the lots file's
+row, lot and column (:func:`account_lots`). The file
 is read a chunk at a time and cut into partitions of whole accounts
 (:func:`partitions`), so the whole table never sits in memory; the ids of the
 accounts already read are kept to check that no account comes back.
@@ -52,11 +67,14 @@ CHUNK_ROWS = 200_000
 #: Separator of asset lists in ``untradeable`` and ``restricted``.
 LIST_SEP = ";"
 
+#: Columns of the lots file of a taxable batch.
+LOT_FILE_COLUMNS = ("account", "asset", "lot_id", "quantity", "basis", "acquired")
+
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 
 
-def file_kind(path: Path) -> str:
+def file_kind(path: Path, what: str = "accounts") -> str:
     """``"parquet"`` or ``"csv"`` by the file's suffix, else an InputError naming the file."""
     name = path.name.lower()
     if name.endswith(_PARQUET):
@@ -64,7 +82,7 @@ def file_kind(path: Path) -> str:
     if name.endswith(_CSV):
         return "csv"
     raise InputError(
-        f"{path}: unknown accounts file type: name it .parquet (or .pq) for Parquet, "
+        f"{path}: unknown {what} file type: name it .parquet (or .pq) for Parquet, "
         ".csv (optionally .gz, .bz2, .zip, .xz) for CSV"
     )
 
@@ -306,3 +324,146 @@ def partitions(
             part = pending.iloc[lo:hi]
             check.partition(part)
             yield part
+
+
+# ----------------------------------------------------------------------------- lots
+
+
+def _lot_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """The lots file ``rows`` rows at a time: columns checked, cells as given (objects).
+
+    Each frame has :data:`LOT_FILE_COLUMNS` and ``row`` (the file's row
+    number, 2 for the first row under the header); ``account`` is text, never
+    empty.
+    """
+    kind = file_kind(path, "lots")
+    if not path.is_file():
+        raise InputError(f"{path}: no such lots file")
+    first = 0
+    try:
+        with ExitStack() as stack:
+            if kind == "parquet":
+                import pyarrow.parquet as pq
+
+                pf = stack.enter_context(pq.ParquetFile(path))
+                columns = list(pf.schema_arrow.names)
+                batches = (b.to_pandas() for b in pf.iter_batches(batch_size=rows))
+            else:
+                reader = stack.enter_context(
+                    pd.read_csv(path, chunksize=rows, dtype=str, keep_default_na=False)
+                )
+                batches = (c.replace("", None) for c in reader)
+                columns = None
+            for frame in batches:
+                _check_lot_columns(path, columns or [str(c) for c in frame.columns])
+                columns = columns or list(frame.columns)
+                out = pd.DataFrame({c: frame[c].to_numpy(dtype=object) for c in LOT_FILE_COLUMNS})
+                out["row"] = np.arange(first + 2, first + 2 + len(frame))
+                acct = [
+                    None if v is None or v != v else str(v).strip() or None for v in out["account"]
+                ]
+                if None in acct:
+                    raise InputError(
+                        f"{path}: row {out['row'].iloc[acct.index(None)]}: column 'account' is empty"
+                    )
+                out["account"] = acct
+                first += len(frame)
+                yield out
+    except InputError:
+        raise
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the lots file: {exc.strerror or exc}") from None
+    except Exception as exc:  # pyarrow and pandas parser errors
+        text = " ".join(str(exc).split())[:200]
+        raise InputError(
+            f"{path}: not a readable {kind} lots file ({type(exc).__name__}: {text})"
+        ) from None
+
+
+def _check_lot_columns(path: Path, columns: list[str]) -> None:
+    for c in columns:
+        if c not in LOT_FILE_COLUMNS:
+            hint = closest(str(c), LOT_FILE_COLUMNS) or "; columns: " + ", ".join(LOT_FILE_COLUMNS)
+            raise InputError(f"{path}: unknown column {c!r}{hint}")
+    for c in LOT_FILE_COLUMNS:
+        if c not in columns:
+            raise InputError(
+                f"{path}: missing column {c!r}: the lots table needs " + ", ".join(LOT_FILE_COLUMNS)
+            )
+
+
+class LotStream:
+    """The lots file read along with the accounts' partitions (same account order).
+
+    :meth:`attach` gives each partition the lots of its accounts (as
+    ``frame.attrs["lots"]``), reading only as far as those accounts go;
+    :meth:`finish` checks that no lot is left over (an account not in the
+    accounts file, or out of its order).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The lots file (module docs).
+    rows : int
+        Rows read at a time.
+    """
+
+    def __init__(self, path: str | os.PathLike, rows: int = CHUNK_ROWS) -> None:
+        self.path = Path(path)
+        self._chunks = _lot_chunks(self.path, rows)
+        self._buffer: pd.DataFrame | None = None
+        self._done = False
+        self.lots = 0
+
+    def _fill(self) -> bool:
+        """Read one more chunk into the buffer; False at the end of the file."""
+        if self._done:
+            return False
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self._done = True
+            return False
+        self._buffer = chunk if self._buffer is None else pd.concat([self._buffer, chunk])
+        return True
+
+    def take(self, accounts: set[str]) -> pd.DataFrame:
+        """The lots rows of ``accounts`` at the head of the file (consumed)."""
+        taken = []
+        while True:
+            if self._buffer is None or len(self._buffer) == 0:
+                if not self._fill():
+                    break
+            mine = self._buffer["account"].isin(accounts).to_numpy()
+            stop = np.flatnonzero(~mine)
+            if len(stop):
+                taken.append(self._buffer.iloc[: stop[0]])
+                self._buffer = self._buffer.iloc[stop[0] :]
+                break
+            taken.append(self._buffer)
+            self._buffer = None
+        out = pd.concat(taken) if taken else pd.DataFrame(columns=[*LOT_FILE_COLUMNS, "row"])
+        self.lots += len(out)
+        return out
+
+    def attach(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (a partition) with its accounts' lots in ``frame.attrs["lots"]``."""
+        frame.attrs["lots"] = self.take(set(frame["account"].unique()))
+        return frame
+
+    def finish(self) -> None:
+        """Raise when lots are left over once every partition has taken its own.
+
+        Raises
+        ------
+        InputError
+            Naming the first lot left over: its account is not in the accounts
+            file, or the lots file's accounts are not in its order.
+        """
+        if (self._buffer is None or len(self._buffer) == 0) and not self._fill():
+            return
+        row = self._buffer.iloc[0]
+        raise InputError(
+            f"{self.path}: row {row['row']}: account {row['account']!r}: lots of an account that "
+            "is not in the accounts file, or out of its order: list the lots in the accounts "
+            "file's account order (accounts without lots may be left out)"
+        )

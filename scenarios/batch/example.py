@@ -183,6 +183,74 @@ def accounts_frame(n_accounts: int = ACCOUNTS, seed: int = SEED) -> pd.DataFrame
     return frame.reset_index(drop=True)
 
 
+#: The ``[tax]`` section of a taxable book (appended to the scenario by :func:`taxable_text`).
+TAX_SECTION = """
+[tax]
+short_rate = 0.37
+long_rate = 0.20
+loss_rate = 0.20
+"""
+
+
+def taxable_text(seed: int = SEED) -> str:
+    """The scenario of a taxable book: :func:`scenario_text` with a ``[tax]`` section."""
+    return scenario_text(seed) + TAX_SECTION
+
+
+def lots_frame(accounts: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
+    """Tax lots of the accounts that hold quantities: 1 to 3 lots per position, from ``seed``.
+
+    Each position's units are split at random between its lots; each lot's
+    basis is the fund's price times a lognormal factor (median 0.85: most
+    lots at a gain, some at a loss) and its acquisition date falls in the six
+    years before the example's as-of date (2024-03-31).
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        An accounts table of :func:`accounts_frame` (``quantity`` column).
+    seed : int
+        Seed of the generator (the prices are the scenario's of this seed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns account, asset, lot_id, quantity, basis, acquired (ISO date
+        text), in the accounts' order (the layout of the ``--lots`` file).
+    """
+    import tomllib
+
+    prices = pd.Series(tomllib.loads(scenario_text(seed))["batch"]["prices"])
+    held = accounts[accounts["asset"].notna() & (accounts["quantity"] > 0)]
+    rng = np.random.default_rng(seed + 2)
+    k = rng.integers(1, 4, len(held))
+    rows = np.repeat(np.arange(len(held)), k)
+    share = rng.uniform(0.2, 1.0, len(rows))
+    start = np.r_[0, np.cumsum(k)[:-1]]
+    total = np.add.reduceat(share, start)
+    qty = held["quantity"].to_numpy()[rows] * share / np.repeat(total, k)
+    last = np.cumsum(k) - 1  # the last lot of a position takes the rounding
+    qty = qty.round(4)
+    qty[last] = held["quantity"].to_numpy() - (np.add.reduceat(qty, start) - qty[last])
+    asset = held["asset"].to_numpy(dtype=object)[rows]
+    basis = (prices[asset].to_numpy() * rng.lognormal(np.log(0.85), 0.25, len(rows))).round(2)
+    days = rng.integers(1, 6 * 365, len(rows))
+    acquired = (np.datetime64("2024-03-31") - days.astype("timedelta64[D]")).astype(str)
+    within = np.arange(len(rows)) - np.repeat(start, k)
+    lot_id = [f"{a}-{i + 1}" for a, i in zip(asset, within, strict=True)]
+    frame = pd.DataFrame(
+        {
+            "account": held["account"].to_numpy(dtype=object)[rows],
+            "asset": asset,
+            "lot_id": np.array(lot_id, dtype=object),
+            "quantity": qty,
+            "basis": basis,
+            "acquired": acquired.astype(object),
+        }
+    )
+    return frame[frame["quantity"] > 0].reset_index(drop=True)
+
+
 def write_example(
     folder: str | Path, *, n_accounts: int = ACCOUNTS, seed: int = SEED
 ) -> dict[str, bytes]:

@@ -9,10 +9,15 @@ published folder (an :class:`~scenarios.export.OutputSet`, swapped in whole)::
 
     orders.parquet, orders.csv    one row per account and asset: account, then the
                                   trimtab.orders/1 row (schema, as_of, portfolio_id,
-                                  asset, side, quantity, notional, price, est_cost)
+                                  asset, side, quantity, notional, price, est_cost);
+                                  a taxable batch (--lots) adds lot_id, lot_quantity,
+                                  basis, acquired, term, gain: one row per lot of a
+                                  sell (schema trimtab.orders/2 for an account with lots)
     status.parquet, status.csv    one row per account: status ok | infeasible | failed,
                                   reason (the diagnosis, or the failure naming the
-                                  culprit), values, turnover, cost, tracking error
+                                  culprit), values, turnover, cost, tracking error;
+                                  a taxable batch adds short_gains, long_gains,
+                                  net_gains, estimated_tax
     pooled.csv                    per asset across accounts: buy, sell, net and gross
                                   notional and quantity, accounts buying and selling
                                   (the desk's one order per asset)
@@ -35,11 +40,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios.batch.work import ORDER_COLUMNS, POOLED_SUMS, STATUS_COLUMNS, PartResult
+from scenarios.batch.work import (
+    ORDER_COLUMNS,
+    POOLED_SUMS,
+    STATUS_COLUMNS,
+    TAX_ORDER_COLUMNS,
+    TAX_STATUS_COLUMNS,
+    PartResult,
+)
 from scenarios.export import OutputSet
 
 #: The tables kept as parts, with their columns.
 TABLES = {"orders": ORDER_COLUMNS, "status": STATUS_COLUMNS}
+#: The tables of a taxable batch (``--lots``): lot columns on the orders, tax on the status.
+TAX_TABLES = {"orders": TAX_ORDER_COLUMNS, "status": TAX_STATUS_COLUMNS}
 #: Number columns of the tables (the others are text).
 _NUMBERS = frozenset(
     {
@@ -54,6 +68,13 @@ _NUMBERS = frozenset(
         "total_cost",
         "tracking_error_before",
         "tracking_error_after",
+        "lot_quantity",
+        "basis",
+        "gain",
+        "short_gains",
+        "long_gains",
+        "net_gains",
+        "estimated_tax",
     }
 )
 #: Files of a batch's output folder, in the order written.
@@ -68,26 +89,30 @@ FILES = (
 )
 
 
-def arrow(frame: pd.DataFrame, name: str):
-    """Table ``name`` ("orders" or "status") as a pyarrow Table of its fixed schema."""
+def arrow(frame: pd.DataFrame, name: str, tables: dict | None = None):
+    """Table ``name`` ("orders" or "status") as a pyarrow Table of its fixed schema.
+
+    ``tables``: the columns by table (:data:`TABLES`, or :data:`TAX_TABLES` for a
+    taxable batch); a column the frame lacks is empty.
+    """
     import pyarrow as pa
 
-    columns = TABLES[name]
+    columns = (tables or TABLES)[name]
     fields = [
         pa.field(c, pa.float64() if c in _NUMBERS else pa.string(), nullable=True) for c in columns
     ]
     return pa.Table.from_pandas(
-        frame[list(columns)], schema=pa.schema(fields), preserve_index=False
+        frame.reindex(columns=list(columns)), schema=pa.schema(fields), preserve_index=False
     )
 
 
-def _atomic_parquet(frame: pd.DataFrame, path: Path, name: str) -> None:
+def _atomic_parquet(frame: pd.DataFrame, path: Path, name: str, tables: dict) -> None:
     """Write table ``name`` to ``path`` as Parquet via a temporary name, fsynced, then renamed."""
     import pyarrow.parquet as pq
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        pq.write_table(arrow(frame, name), tmp)
+        pq.write_table(arrow(frame, name, tables), tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -104,10 +129,13 @@ class Parts:
     folder : pathlib.Path or None
         Where the parts go (created); None keeps them in memory (small batches
         run from Python without ``out=``).
+    tables : dict, optional
+        The columns by table: :data:`TABLES` (default) or :data:`TAX_TABLES`.
     """
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, tables: dict | None = None) -> None:
         self.folder = folder
+        self.tables = tables or TABLES
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
         self._memory: dict[int, PartResult] = {}
@@ -121,9 +149,9 @@ class Parts:
         if self.folder is None:
             self._memory[part.pid] = part
         else:
-            for name in TABLES:
+            for name in self.tables:
                 path = self.folder / f"{name}-{part.pid:08d}.parquet"
-                _atomic_parquet(getattr(part, name), path, name)
+                _atomic_parquet(getattr(part, name), path, name, self.tables)
         self.pooled[part.pid] = part.pooled
         self.workers[part.pid] = part.worker
         self.seconds[part.pid] = part.seconds
@@ -139,9 +167,10 @@ class Parts:
 
     def table(self, name: str) -> pd.DataFrame:
         """Table ``name`` whole (in memory: for small batches)."""
-        frames = list(self.frames(name))
+        columns = list(self.tables[name])
+        frames = [f.reindex(columns=columns) for f in self.frames(name)]
         if not frames:
-            return pd.DataFrame(columns=list(TABLES[name]))
+            return pd.DataFrame(columns=columns)
         return pd.concat(frames, ignore_index=True)
 
     def status_counts(self) -> dict[str, int]:
@@ -200,20 +229,21 @@ def write_tables(out: OutputSet, parts: Parts) -> None:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    for name in TABLES:
+    tables = parts.tables
+    for name in tables:
 
         def parquet(path: Path, name=name) -> None:
-            schema = arrow(pd.DataFrame(columns=list(TABLES[name])), name).schema
+            schema = arrow(pd.DataFrame(columns=list(tables[name])), name, tables).schema
             with pq.ParquetWriter(path, schema) as writer:
                 for frame in parts.frames(name):
-                    writer.write_table(arrow(frame, name))
+                    writer.write_table(arrow(frame, name, tables))
 
         def csv(path: Path, name=name) -> None:
-            schema = arrow(pd.DataFrame(columns=list(TABLES[name])), name).schema
+            schema = arrow(pd.DataFrame(columns=list(tables[name])), name, tables).schema
             options = pacsv.WriteOptions(quoting_style="needed")
             with pacsv.CSVWriter(path, schema, write_options=options) as writer:
                 for frame in parts.frames(name):
-                    writer.write_table(arrow(frame, name))
+                    writer.write_table(arrow(frame, name, tables))
 
         out.write_stream(f"{name}.parquet", parquet)
         out.write_stream(f"{name}.csv", csv)

@@ -35,8 +35,8 @@ from typing import Any
 import pandas as pd
 
 from optimizer.errors import InputError
-from scenarios.batch.accounts import partitions
-from scenarios.batch.outputs import Parts, pooled_table, write_tables
+from scenarios.batch.accounts import LotStream, partitions
+from scenarios.batch.outputs import TAX_TABLES, Parts, pooled_table, write_tables
 from scenarios.batch.work import (
     ORDER_COLUMNS,
     STATUS_COLUMNS,
@@ -105,13 +105,17 @@ class BatchResult:
         return int(counts["infeasible"] + counts["failed"])
 
 
-def context_of(scn: Scenario, holdings_as: str) -> BatchContext:
+def context_of(scn: Scenario, holdings_as: str, *, taxable: bool = False) -> BatchContext:
     """The :class:`BatchContext` of a scenario with a ``[batch]`` section.
+
+    ``taxable``: the batch has a lots file; its accounts with lots are planned
+    tax-aware with the scenario's ``[tax]`` (all rates 0 without it).
 
     Raises
     ------
     InputError
-        No ``[batch]`` section; quantities without ``[batch].prices``.
+        No ``[batch]`` section; quantities without ``[batch].prices``; lots
+        without ``[batch].prices`` or with ``[batch.pooled]``.
     """
     if scn.batch is None:
         raise InputError(
@@ -132,6 +136,24 @@ def context_of(scn: Scenario, holdings_as: str) -> BatchContext:
         kw = spec.kwargs()
         options = {k: kw[k] for k in _STRUCTURE if k in kw}
     models = {m: w.reindex(assets).fillna(0.0) for m, w in scn.batch.models.items()}
+    tax = None
+    if taxable:
+        if prices is None:
+            raise InputError(
+                f"{scn.path}: batch.prices: missing: tax lots need a price per asset (gains are "
+                "price minus basis)"
+            )
+        if scn.batch.pooled is not None:
+            raise InputError(
+                f"{scn.path}: batch.pooled: a pooled rebalance does not take tax lots: drop "
+                "--lots, or [batch.pooled]"
+            )
+        if scn.tax is not None:
+            tax = scn.tax.plan_kwargs()
+        else:
+            from optimizer.rebalance.taxlots import TaxModel
+
+            tax = {"tax": TaxModel(), "harvest": False, "substitutes": None}
     return BatchContext(
         cov=cov,
         costs=scn.costs,
@@ -143,6 +165,7 @@ def context_of(scn: Scenario, holdings_as: str) -> BatchContext:
         holdings_as=holdings_as,
         as_of=scn.portfolio.as_of,
         currency=scn.portfolio.currency,
+        tax=tax,
     ).keyed()
 
 
@@ -317,6 +340,7 @@ def run_batch(
     partition_size: int = PARTITION_SIZE,
     progress: bool | Callable[[int, int], None] = False,
     caught: list | None = None,
+    lots: str | os.PathLike | None = None,
 ) -> BatchResult:
     """Rebalance every account of an accounts file toward its model portfolio, on Dask.
 
@@ -342,6 +366,12 @@ def run_batch(
         A counting line on a terminal's stderr (True), or a callback.
     caught : list, optional
         Warnings recorded during the run, for the manifest (the CLI's).
+    lots : str or os.PathLike, optional
+        The tax lots of the accounts (Parquet or CSV: account, asset, lot_id,
+        quantity, basis, acquired; :mod:`scenarios.batch.accounts`), in the
+        accounts file's account order, read along with its partitions. The
+        accounts with lots are planned tax-aware under the scenario's
+        ``[tax]``; the orders gain lot columns and the status the gains and tax.
 
     Returns
     -------
@@ -369,32 +399,66 @@ def run_batch(
         if value is not None and value < 1:
             raise InputError(f"{what} must be >= 1, got {value}")
     accounts = Path(accounts)
-    ctx = context_of(scenario, _holdings_as(accounts))
+    if lots is not None:
+        lots = Path(lots)
+        if not lots.is_file():
+            raise InputError(f"{lots}: no such lots file")
+    ctx = context_of(scenario, _holdings_as(accounts), taxable=lots is not None)
     counter = progress if callable(progress) else Counter(bool(progress))
-    how = {"scheduler": scheduler, "workers": workers, "size": partition_size, "caught": caught}
+    how = {
+        "scheduler": scheduler,
+        "workers": workers,
+        "size": partition_size,
+        "caught": caught,
+        "lots": lots,
+    }
     if out is None:
         return _run(scenario, accounts, ctx, None, how, counter, started)
     from scenarios.export import OutputSet
 
-    with OutputSet(out, inputs=[scenario.path, accounts]) as outset:
+    inputs = [scenario.path, accounts] + ([lots] if lots is not None else [])
+    with OutputSet(out, inputs=inputs) as outset:
         return _run(scenario, accounts, ctx, outset, how, counter, started)
+
+
+def _with_lots(stream, lots: LotStream):
+    """The partitions, each with its accounts' lots attached; then no lot may be left over."""
+    for pid, frame in stream:
+        yield pid, lots.attach(frame)
+    lots.finish()
 
 
 def _run(scn, accounts, ctx, outset, how, counter, started) -> BatchResult:
     """The batch itself: stream, solve, keep the parts; publish into ``outset`` when given."""
     scheduler, workers, size, caught = how["scheduler"], how["workers"], how["size"], how["caught"]
-    parts = Parts(None if outset is None else outset.scratch("parts"))
+    lots = how["lots"]
+    parts = Parts(
+        None if outset is None else outset.scratch("parts"),
+        TAX_TABLES if ctx.tax is not None else None,
+    )
     done = [0, 0]
+
+    taxes: dict[int, tuple[int, float, float]] = {}  # by partition: a retry replaces its own
 
     def keep(part: PartResult) -> None:
         again = part.pid in parts.counts
         parts.add(part)
+        if "estimated_tax" in part.status:
+            t = part.status
+            taxes[part.pid] = (
+                int(t["estimated_tax"].notna().sum()),
+                float(t["estimated_tax"].sum()),
+                float(t["net_gains"].sum()),
+            )
         if not again:
             done[0] += len(part.status)
             done[1] += int((part.status["status"] != "ok").sum())
         counter(done[0], done[1])
 
     stream = enumerate(partitions(accounts, size, ctx.models))
+    lot_stream = None if lots is None else LotStream(lots)
+    if lot_stream is not None:
+        stream = _with_lots(stream, lot_stream)
     t0 = time.perf_counter()
     where, pooled_outcome = _solve(scn, ctx, stream, keep, scheduler, workers)
     if isinstance(counter, Counter):
@@ -438,6 +502,14 @@ def _run(scn, accounts, ctx, outset, how, counter, started) -> BatchResult:
         "accounts_file": str(accounts.resolve()),
         "scenario_file": str(scn.path),
     }
+    if lot_stream is not None:
+        summary["lots_file"] = str(Path(lots).resolve())
+        summary["lots"] = lot_stream.lots
+        summary["tax"] = {
+            "accounts_with_lots": sum(t[0] for t in taxes.values()),
+            "estimated_tax": sum(t[1] for t in taxes.values()),
+            "net_gains": sum(t[2] for t in taxes.values()),
+        }
     if pooled_outcome is not None:
         summary["pooled"] = {
             "limits": dict(scn.batch.pooled),
@@ -462,6 +534,9 @@ def _run(scn, accounts, ctx, outset, how, counter, started) -> BatchResult:
     doc = manifest(scn, None, files, "batch", caught=caught)
     doc["accounts_file"] = str(accounts.resolve())
     doc["accounts_sha256"] = _sha256(accounts)
+    if lots is not None:
+        doc["lots_file"] = str(Path(lots).resolve())
+        doc["lots_sha256"] = _sha256(Path(lots))
     doc["timings"] = summary["timings"]
     outset.write_manifest(doc)
     return BatchResult(summary, pooled, files, shares=shares)

@@ -34,7 +34,7 @@ from optimizer.compiled import ContentCache
 from optimizer.constraints import Bounds
 from optimizer.errors import InfeasibleError, InputError, SolverError
 from optimizer.rebalance import Rebalancer
-from optimizer.trades import ORDERS_SCHEMA
+from optimizer.trades import LOT_COLUMNS, ORDERS_SCHEMA
 from scenarios.batch.accounts import SETTINGS, amount_column, split_lists
 
 #: Rebalancers of this worker process by content (bounded; never changes an answer).
@@ -70,6 +70,10 @@ STATUS_COLUMNS = (
     "plan_status",
     "solver",
 )
+#: Columns a taxable batch (``--lots``) adds to the orders: one row per lot of a sell.
+TAX_ORDER_COLUMNS = ORDER_COLUMNS + LOT_COLUMNS
+#: Columns a taxable batch adds to the status (currency; NaN for an account without lots).
+TAX_STATUS_COLUMNS = STATUS_COLUMNS + ("short_gains", "long_gains", "net_gains", "estimated_tax")
 #: Statuses of an account: planned, infeasible (with the diagnosis), failed (with the reason).
 STATUSES = ("ok", "infeasible", "failed")
 #: Sums per asset of one partition, for the pooled orders.
@@ -99,6 +103,10 @@ class BatchContext:
         What the accounts file's amount column holds.
     as_of, currency
         Stamped on the orders.
+    tax : dict or None
+        A taxable batch's ``tax`` (TaxModel), ``harvest`` and ``substitutes``
+        (keyword arguments of ``Rebalancer.plan`` for an account with lots);
+        None: every account is planned tax-blind.
     key : str
         SHA-256 of the content above (the worker caches are keyed by it).
     """
@@ -113,6 +121,7 @@ class BatchContext:
     holdings_as: str
     as_of: Any = None
     currency: str | None = None
+    tax: dict | None = None
     key: str = field(default="")
 
     @property
@@ -134,6 +143,7 @@ class BatchContext:
                 self.holdings_as,
                 self.as_of,
                 self.currency,
+                None if self.tax is None else sorted(self.tax.items()),
             )
         )
         key = hashlib.sha256(blob).hexdigest()
@@ -237,10 +247,68 @@ def failure(exc: BaseException) -> tuple[str, str]:
     return "failed", f"unexpected error: {type(exc).__name__}: {exc}"
 
 
+def account_lots(rows: pd.DataFrame, known: dict):
+    """The :class:`~optimizer.rebalance.taxlots.TaxLots` of one account's rows of the lots file.
+
+    Raises
+    ------
+    InputError
+        ``"lots file row N: lot 'L' of 'A': column 'basis': ..."`` for a bad
+        cell (an unknown asset, an empty lot id, a quantity not > 0, a negative
+        basis, a date that does not parse), or a duplicate lot id.
+    """
+    from optimizer.rebalance.taxlots import TaxLots
+
+    asset = rows["asset"].to_numpy(dtype=object)
+    lot = np.array(
+        [None if v is None or v != v else str(v).strip() or None for v in rows["lot_id"]],
+        dtype=object,
+    )
+    file_row = rows["row"].to_numpy()
+
+    def where(i: int) -> str:
+        return f"lots file row {file_row[i]}: lot {lot[i]!r} of {asset[i]!r}"
+
+    for i, a in enumerate(asset):
+        if a not in known:
+            raise InputError(f"{where(i)}: unknown asset {a!r} (not in the scenario's [[assets]])")
+        if lot[i] is None:
+            raise InputError(f"lots file row {file_row[i]} ({a!r}): column 'lot_id' is empty")
+    numbers = {}
+    for col, need in (("quantity", "a number > 0 (units)"), ("basis", "a number >= 0 (per unit)")):
+        raw = rows[col]
+        v = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(v) | ((v <= 0) if col == "quantity" else (v < 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{where(i)}: column {col!r}: expected {need}, got {raw.iloc[i]!r}")
+        numbers[col] = v
+    raw = rows["acquired"]
+    days = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+    if days.isna().any():
+        i = int(np.flatnonzero(days.isna().to_numpy())[0])
+        raise InputError(
+            f"{where(i)}: column 'acquired': cannot read {raw.iloc[i]!r} as a date; write it as "
+            "YYYY-MM-DD"
+        )
+    frame = pd.DataFrame(
+        {
+            "asset": asset,
+            "lot_id": lot,
+            "quantity": numbers["quantity"],
+            "basis": numbers["basis"],
+            "acquired": days.dt.date.to_numpy(dtype=object),
+        }
+    )
+    return TaxLots.from_frame(frame)
+
+
 def _plan_one(ctx: BatchContext, account: str, cols: dict, lo: int, hi: int, known: dict):
     """``(status, reason, plan or None)`` of the account in rows ``lo:hi`` of ``cols``."""
     try:
         rb, holdings, target, flow = account_inputs(ctx, cols, lo, hi, known)
+        lots = (cols.get("lots") or {}).get(account) if ctx.tax is not None else None
+        extra = {} if lots is None else {"lots": account_lots(lots, known), **ctx.tax}
         plan = rb.plan(
             holdings,
             target,
@@ -248,6 +316,7 @@ def _plan_one(ctx: BatchContext, account: str, cols: dict, lo: int, hi: int, kno
             cash_flow=flow,
             as_of=ctx.as_of,
             portfolio_id=account,
+            **extra,
         )
     except Exception as exc:  # one account's failure never stops the batch
         return (*failure(exc), None)
@@ -269,10 +338,14 @@ def columns_of(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict]:
     """``(accounts, bounds, cols)``: the account of each row, the row bounds of each account
     (``bounds[k]:bounds[k + 1]``), and the columns as arrays (``amount`` the quantity or value).
     """
+    lots = frame.attrs.pop("lots", None)  # a taxable batch's (LotStream.attach); not copied
     acc = frame["account"].to_numpy(dtype=object)
     bounds = np.r_[np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]]), len(acc)]
     cols = {c: frame[c].to_numpy(dtype=object) for c in SETTINGS + ("asset",)}
     cols["amount"] = frame[amount_column(frame)].to_numpy(dtype=float)
+    if lots is not None:
+        frame.attrs["lots"] = lots
+        cols["lots"] = {str(a): g for a, g in lots.groupby("account", sort=False)}
     return acc, bounds, cols
 
 
@@ -281,15 +354,18 @@ class Rows:
 
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
+        self.taxable = ctx.tax is not None
         self.known = {str(a): i for i, a in enumerate(ctx.assets)}
         self.cols: dict[str, list] = {c: [] for c in ("account", "asset_i", "side", "q", "n")}
-        for c in ("p", "c"):
+        for c in ("p", "c", "schema"):
             self.cols[c] = []
         self.status: list[tuple] = []
+        self.lots: list[pd.DataFrame] = []
 
     def failed(self, account: str, model: str, state: str, reason: str) -> None:
         """An account not planned: its status row only."""
-        self.status.append((account, model, state, reason, *([np.nan] * 7), "", ""))
+        tax = (np.nan,) * 4 if self.taxable else ()
+        self.status.append((account, model, state, reason, *([np.nan] * 7), "", "", *tax))
 
     def planned(self, account: str, model: str, plan) -> None:
         """A planned account: its orders (one row per asset) and its status row."""
@@ -302,6 +378,14 @@ class Rows:
         cols["n"].append(tr["notional"].to_numpy(dtype=float))
         cols["p"].append(tr["price"].to_numpy(dtype=float))
         cols["c"].append(tr["est_cost"].to_numpy(dtype=float))
+        cols["schema"].append(np.full(len(tr), plan.schema, dtype=object))
+        tax: tuple = ()
+        if self.taxable:
+            summary = plan.tax_summary() or {}
+            keys = ("short_gains", "long_gains", "net_gains", "estimated_tax")
+            tax = tuple(np.nan if summary.get(k) is None else summary[k] for k in keys)
+            if plan.lot_sales is not None and len(plan.lot_sales):
+                self.lots.append(_lot_table(account, plan.lot_sales))
         self.status.append(
             (
                 account,
@@ -317,6 +401,7 @@ class Rows:
                 plan.tracking_error_after,
                 plan.status,
                 plan.solver,
+                *tax,
             )
         )
 
@@ -331,6 +416,7 @@ class Rows:
                 "account": np.empty(0, dtype=object),
                 "asset_i": np.empty(0, dtype=int),
                 "side": np.empty(0, dtype=object),
+                "schema": np.empty(0, dtype=object),
                 **{k: np.empty(0) for k in ("q", "n", "p", "c")},
             }
         names = np.asarray(assets, dtype=object)
@@ -349,6 +435,8 @@ class Rows:
             },
             columns=list(ORDER_COLUMNS),
         )
+        if self.taxable:
+            orders = _with_lots(orders, cat["schema"], self.lots)
         buy, sell = cat["side"] == "buy", cat["side"] == "sell"
         i = cat["asset_i"]
 
@@ -367,10 +455,36 @@ class Rows:
             },
             index=pd.Index(names, name="asset"),
         )
-        table = pd.DataFrame(self.status, columns=list(STATUS_COLUMNS))
+        columns = TAX_STATUS_COLUMNS if self.taxable else STATUS_COLUMNS
+        table = pd.DataFrame(self.status, columns=list(columns))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
         worker = {"pid": os.getpid(), "peak_rss_mb": peak, "rss_mb": _rss_mb()}
         return PartResult(pid, orders, table, pooled, seconds, worker)
+
+
+def _lot_table(account: str, sales: pd.DataFrame) -> pd.DataFrame:
+    """One account's lots sold as rows of the orders' lot columns, keyed by account and asset."""
+    return pd.DataFrame(
+        {
+            "account": account,
+            "asset": sales["asset"].astype(str).to_numpy(dtype=object),
+            "lot_id": sales["lot_id"].astype(str).to_numpy(dtype=object),
+            "lot_quantity": sales["quantity"].to_numpy(dtype=float),
+            "basis": sales["basis"].to_numpy(dtype=float),
+            "acquired": pd.to_datetime(sales["acquired"]).dt.strftime("%Y-%m-%d").to_numpy(),
+            "term": sales["term"].astype(str).to_numpy(dtype=object),
+            "gain": sales["gain"].to_numpy(dtype=float),
+        }
+    )
+
+
+def _with_lots(orders: pd.DataFrame, schema: np.ndarray, lots: list) -> pd.DataFrame:
+    """The orders of a taxable batch: each order's schema, one row per lot of a sell."""
+    orders = orders.assign(schema=schema)
+    if not lots:
+        return orders.reindex(columns=list(TAX_ORDER_COLUMNS))
+    merged = orders.merge(pd.concat(lots, ignore_index=True), on=["account", "asset"], how="left")
+    return merged.reindex(columns=list(TAX_ORDER_COLUMNS))
 
 
 def _rss_mb() -> float | None:

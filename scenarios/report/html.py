@@ -38,6 +38,8 @@ th:first-child, td:first-child, td.text, th.text { text-align: left; }
 thead th { background: #eef2f5; }
 table.checks td:nth-child(4), table.checks th:nth-child(4) { text-align: left; }
 table.comparison { font-size: 11.5px; }
+table.gains { width: auto; min-width: 40%; }
+table.lots td { overflow-wrap: anywhere; }
 table.comparison th, table.comparison td { padding: 3px 4px; }
 .pass { color: #17703a; font-weight: 600; }
 .fail { color: #b22222; font-weight: 600; }
@@ -164,6 +166,7 @@ def _run_summary(rep: Mapping[str, Any], ch: Mapping[str, Any]) -> str:
         )
     out.append(_tactical(rep))
     out.append(_orders(rep))
+    out.append(_tax(rep))
     out.append(_checks(rep))
     out.append(_relaxed(rep))
     return _section("Summary", "".join(out))
@@ -238,6 +241,61 @@ def _orders(rep: Mapping[str, Any]) -> str:
             else "<p>No orders.</p>"
         )
         + (f'<p class="note">Costs: {esc(detail)}.</p>' if detail else "")
+    )
+
+
+def _money(v: Any) -> str:
+    return "n/a" if not isinstance(v, int | float) else f"{v:,.0f}"
+
+
+def _tax(rep: Mapping[str, Any]) -> str:
+    """The tax panel of a tax-aware rebalance: tax against tracking error, gains, lots sold."""
+    tax = rep.get("tax")
+    if not tax:
+        return ""
+    cur = ((rep.get("rebalance") or {}).get("orders") or {}).get("currency") or ""
+    paid = tax.get("estimated_tax")
+    per = tax.get("tax_per_te_point")
+    figures = [
+        (
+            f"Estimated tax ({cur})" if (paid or 0) >= 0 else f"Tax credit ({cur})",
+            _money(None if paid is None else abs(paid)),
+        ),
+        ("Tracking error removed", pct(tax.get("tracking_error_removed"), 2)),
+        (f"Tax per point removed ({cur})", "n/a" if per is None else f"{per:,.0f}"),
+        ("Lots sold", str(tax.get("lots_sold", 0))),
+    ]
+    gains = [
+        ["Short-term", _money(tax.get("short_gains"))],
+        ["Long-term", _money(tax.get("long_gains"))],
+        ["Net", _money(tax.get("net_gains"))],
+    ]
+    lots = (rep.get("rebalance") or {}).get("lot_sales") or []
+    body = [
+        [
+            r.get("asset", ""),
+            r.get("lot_id", ""),
+            f"{r['quantity']:,.4g}" if isinstance(r.get("quantity"), int | float) else "",
+            f"{r['basis']:,.2f}" if isinstance(r.get("basis"), int | float) else "",
+            str(r.get("acquired") or "")[:10],
+            r.get("term", ""),
+            _money(r.get("gain")),
+            "yes" if r.get("wash") else "",
+        ]
+        for r in lots
+    ]
+    notes = [f"Directions decided by the {tax.get('method') or 'n/a'} method."]
+    if tax.get("blocked"):
+        notes.append(f"Not bought (wash-sale rule): {', '.join(map(str, tax['blocked']))}.")
+    if tax.get("wash_sales"):
+        notes.append(f"{tax['wash_sales']} lot(s) sold at a loss the wash-sale rule disallows.")
+    heads = ["Asset", "Lot", "Quantity", "Basis", "Acquired", "Term", f"Gain ({cur})", "Wash"]
+    return (
+        "<h3>Taxes: tax paid against tracking error removed</h3>"
+        + _kpis(figures)
+        + _table(["Realized gains", f"Amount ({cur})"], gains, "summary gains")
+        + (_table(heads, body, "summary lots") if body else "<p>No lot sold.</p>")
+        + f'<p class="note">{esc(" ".join(notes))}</p>'
     )
 
 

@@ -61,7 +61,14 @@ brackets)::
                             (< <= > >= == !=) arithmetic (+ - * /) on numbers and
                             indicator names, comparisons joined by and/or/not (the grammar
                             of scenarios.tactical.parse_condition)
-    [holdings]              values | quantities (+ prices) | weights (+ portfolio.value); cash? [0]
+    [holdings]              values | quantities (+ prices) | weights (+ portfolio.value); cash? [0];
+                            lots? | lots_file? (tax lots: asset, lot_id, quantity, basis,
+                            acquired; need prices; add up to the units held), recent? |
+                            recent_file? (asset, date, side, quantity, gain): scenarios.schema.tax
+    [tax]                   short_rate? [0], long_rate? [0], long_after_days? [365], loss_rate?,
+                            gains_budget?, short_budget?, wash_days? [30], exact_assets? [10],
+                            harvest? [false], substitutes? (asset -> [assets]); needs lots or
+                            [batch] (scenarios.schema.tax)
     [costs]                 bps?, buy_bps?, sell_bps?, fixed_per_trade?, impact?, adv?
     [rebalance]             tracking_weight?, threshold?, min_trade?, lot_size?, untradeable?,
                             cash_flow?, max_turnover?, no_trade_band?  (needs [holdings])
@@ -103,7 +110,8 @@ tag references, tables by asset), :mod:`~scenarios.schema.portfolio`
 :mod:`~scenarios.schema.model`, :mod:`~scenarios.schema.constraints`,
 :mod:`~scenarios.schema.tactical`, :mod:`~scenarios.schema.trading` (costs,
 rebalance), :mod:`~scenarios.schema.stress` (stress, validation), :mod:`~scenarios.schema.batch`,
-:mod:`~scenarios.schema.simulation` (backtest, Monte Carlo) and
+:mod:`~scenarios.schema.simulation` (backtest, Monte Carlo), :mod:`~scenarios.schema.tax`
+(tax lots, recent trades, ``[tax]``) and
 :mod:`~scenarios.schema.scenario` (the :class:`Scenario` and
 :func:`load_scenario`). The names below are the public ones.
 """
@@ -128,6 +136,7 @@ from scenarios.schema.simulation import (
     MonteCarloSpec,
 )
 from scenarios.schema.tactical import Tactical, TacticalRule, check_expression
+from scenarios.schema.tax import TaxSpec
 from scenarios.schema.trading import RebalanceSpec
 
 __all__ = [
@@ -154,6 +163,7 @@ __all__ = [
     "Scenario",
     "Tactical",
     "TacticalRule",
+    "TaxSpec",
     "check_expression",
     "load_scenario",
 ]

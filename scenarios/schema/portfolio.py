@@ -18,10 +18,21 @@ from models import profiles
 from optimizer.universe import Universe
 from scenarios.loader import Table, frozen_mapping, join
 from scenarios.schema.common import SHORTS, Names, by_asset, check_sum, listing
+from scenarios.schema.tax import read_lots, read_recent
 
 _PORTFOLIO = ("name", "id", "value", "currency", "as_of")
 _ASSET = ("id", "name", "tags")
-_HOLDINGS = ("values", "quantities", "prices", "weights", "cash")
+_HOLDINGS = (
+    "values",
+    "quantities",
+    "prices",
+    "weights",
+    "cash",
+    "lots",
+    "lots_file",
+    "recent",
+    "recent_file",
+)
 _POLICY = ("weights", "profile", "horizon")
 
 
@@ -48,12 +59,17 @@ class Holdings:
     universe (0 when not held). ``cash``: currency outside the assets.
     ``quantities`` and ``prices``: as given (``values`` is their product when
     quantities are given); ``prices`` names only the assets priced.
+    ``lots`` (:class:`~optimizer.rebalance.taxlots.TaxLots`) and ``recent``
+    (:class:`~optimizer.rebalance.taxlots.RecentTrades`): the tax lots and the
+    trades before this one (:mod:`scenarios.schema.tax`), None when not given.
     """
 
     values: pd.Series
     cash: float = 0.0
     quantities: pd.Series | None = None
     prices: pd.Series | None = None
+    lots: Any = None
+    recent: Any = None
 
     @property
     def total(self) -> float:
@@ -218,7 +234,17 @@ def read_holdings(
         bad = values.index[values < 0][0]
         raise t.r.error(join(t.path(form), bad), f"negative holding {values[bad]:g}{SHORTS}")
     full = values.reindex(names.assets, fill_value=0.0).rename("value")
-    holdings = Holdings(values=full, cash=cash, quantities=quantities, prices=prices)
+    lots = read_lots(t, names, full, quantities, prices)
+    recent = read_recent(t, names)
+    if recent is not None and lots is None:
+        raise t.error(
+            "recent_file" if "recent_file" in t else "recent",
+            "needs tax lots (holdings.lots or holdings.lots_file): recent trades only matter "
+            "to a tax-aware rebalance",
+        )
+    holdings = Holdings(
+        values=full, cash=cash, quantities=quantities, prices=prices, lots=lots, recent=recent
+    )
     if holdings.total < 0:
         raise t.error(form, f"the holdings total {holdings.total:g}: must not be negative")
     # a total of 0 is an empty account: [rebalance] then needs a deposit (read_rebalance)

@@ -34,6 +34,7 @@ from scenarios.schema.simulation import (
 )
 from scenarios.schema.stress import read_stress, read_validation
 from scenarios.schema.tactical import Tactical, read_tactical
+from scenarios.schema.tax import TaxSpec, read_tax
 from scenarios.schema.trading import RebalanceSpec, read_costs, read_rebalance
 
 _TOP = (
@@ -52,6 +53,7 @@ _TOP = (
     "backtest",
     "montecarlo",
     "batch",
+    "tax",
 )
 
 
@@ -101,6 +103,10 @@ class Scenario:
         The ``[batch]`` section: model portfolios and prices of ``trimtab batch``
         (:mod:`scenarios.schema.batch`); with it, ``rebalance`` holds the
         options every account shares even without ``[holdings]``.
+    tax : TaxSpec or None
+        The ``[tax]`` section (:mod:`scenarios.schema.tax`): rates, budgets,
+        wash-sale window, harvesting and substitutes. Lots without it plan with
+        all rates 0; the lots themselves are ``holdings.lots``.
     """
 
     path: Path
@@ -121,6 +127,12 @@ class Scenario:
     backtest: BacktestSpec | None = None
     montecarlo: MonteCarloSpec | None = None
     batch: BatchSpec | None = None
+    tax: TaxSpec | None = None
+
+    @property
+    def taxable(self) -> bool:
+        """True when the rebalance is tax-aware (``holdings.lots`` given)."""
+        return self.holdings is not None and self.holdings.lots is not None
 
     @property
     def assets(self) -> pd.Index:
@@ -171,6 +183,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     policy = read_policy(top, names, long_only)
     holdings = read_holdings(top, names, port["value"], long_only)
     batch = read_batch(top, names, long_only)
+    lots = holdings is not None and holdings.lots is not None
+    tax = read_tax(top, names, lots=lots, batch=batch is not None)
     if port["value"] is None and holdings is None and batch is not None:
         port["value"] = 0.0  # a batch: each account has its own value (the accounts file)
     if port["value"] is None:
@@ -228,6 +242,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         backtest=backtest,
         montecarlo=montecarlo,
         batch=batch,
+        tax=tax,
     )
 
 

@@ -176,7 +176,8 @@ class DocumentCache:
     Parameters
     ----------
     max_items : int
-        Entries kept.
+        Entries kept (a repeated rebalance keeps three per account: its body, its
+        prepared scenario and its :class:`~scenarios.service.ops.Trading`).
     max_cells : int
         Bound on the sum, over the entries, of the number of assets squared (what a
         scenario's covariance and correlation hold): about 40 MB per million cells.
@@ -185,7 +186,7 @@ class DocumentCache:
     """
 
     def __init__(
-        self, max_items: int = 256, max_cells: int = 2_000_000, tmp: Path | None = None
+        self, max_items: int = 1024, max_cells: int = 2_000_000, tmp: Path | None = None
     ) -> None:
         self.max_items = int(max_items)
         self.max_cells = int(max_cells)

@@ -13,16 +13,21 @@ TOML text: :mod:`~scenarios.service.documents`) and returns the JSON-ready answe
 - :func:`run`: ``trimtab run --json`` (:func:`scenarios.outputs.run_report`).
 
 The scenario, its estimates and its target are kept by content
-(:class:`~scenarios.service.documents.DocumentCache`), and the rebalance finds
-its compiled :class:`~optimizer.rebalance.Rebalancer` in the bounded
-content-keyed cache of :func:`optimizer.rebalance.rebalance`: a repeated
-structure never recompiles, and no cached object changes an answer.
+(:class:`~scenarios.service.documents.DocumentCache`), and the rebalance holds
+its compiled :class:`~optimizer.rebalance.Rebalancer` (from the bounded
+content-keyed cache of :func:`optimizer.rebalance.shared`: a repeated structure
+never recompiles) with the holdings, target and prices labelled by the
+rebalancer's own asset index (:class:`Trading`), so a repeated account pays
+neither the cache's content key nor a pandas index comparison per request.
+No cached object changes an answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import pandas as pd
 
 from optimizer.errors import InputError
 from scenarios.service.documents import DocumentCache
@@ -55,6 +60,61 @@ def prepared(cache: DocumentCache, scn) -> Prepared:
     return cache.get(("prepared", scn.sha256), make)
 
 
+@dataclass(frozen=True)
+class Trading:
+    """What the rebalance of a scenario with holdings needs, ready for ``Rebalancer.plan``.
+
+    Attributes
+    ----------
+    scenario : Scenario
+    rebalancer : optimizer.rebalance.Rebalancer
+        From :func:`optimizer.rebalance.shared` (the scenario's covariance, costs,
+        constraints, universe and ``[rebalance]`` options).
+    holdings, target : pandas.Series
+        Market values (currency) and target weights (decimals) by asset; on the
+        rebalancer's own index when they list its assets in its order.
+    plan_kwargs : dict
+        The per-plan keywords (``prices`` likewise labelled, ``cash_flow``, ``as_of``,
+        ``portfolio_id``).
+    """
+
+    scenario: Any
+    rebalancer: Any
+    holdings: pd.Series
+    target: pd.Series
+    plan_kwargs: dict[str, Any]
+
+
+def _labelled(values, index: pd.Index):
+    """``values`` on ``index`` itself when its labels are the same, in order; else as given."""
+    if isinstance(values, pd.Series) and values.index.equals(index):
+        return pd.Series(values.to_numpy(), index=index, name=values.name)
+    return values
+
+
+def trading(cache: DocumentCache, scn) -> Trading:
+    """The :class:`Trading` of ``scn`` (cached by its content's SHA-256; needs holdings)."""
+    from optimizer.rebalance import OPTIONS, shared
+
+    def make() -> Trading:
+        p = prepared(cache, scn)
+        kw = scn.rebalance.kwargs()
+        options = {k: kw.pop(k) for k in OPTIONS if k in kw}
+        rb = shared(
+            p.estimates.cov,
+            costs=scn.costs,
+            constraints=list(scn.constraints),
+            universe=scn.universe,
+            **options,
+        )
+        if "prices" in kw:
+            kw["prices"] = _labelled(kw["prices"], rb.assets)
+        holdings = _labelled(scn.holdings.values, rb.assets)
+        return Trading(scn, rb, holdings, _labelled(p.allocation.weights, rb.assets), kw)
+
+    return cache.get(("trading", scn.sha256), make)
+
+
 def allocate(cache: DocumentCache, scn) -> dict[str, Any]:
     """The allocation of a scenario document, JSON-ready."""
     from scenarios.engine import relaxed_of, sharpe
@@ -75,7 +135,6 @@ def rebalance(cache: DocumentCache, scn) -> dict[str, Any]:
     InputError
         No ``holdings`` section.
     """
-    from optimizer.rebalance import rebalance as plan_of
     from optimizer.triggers import Threshold
     from scenarios.engine import rebalance_decision
 
@@ -85,23 +144,18 @@ def rebalance(cache: DocumentCache, scn) -> dict[str, Any]:
             "request.toml: holdings: missing: a rebalance needs the holdings (values, or "
             "quantities with prices) in a holdings section"
         )
-    target = p.allocation.weights
     if scn.rebalance.threshold is not None:
         decision = rebalance_decision(
-            scn.holdings.values, target, Threshold(scn.rebalance.threshold), scn
+            scn.holdings.values, p.allocation.weights, Threshold(scn.rebalance.threshold), scn
         )
         if not decision.trade:
             return {"trade": False, "reasons": list(decision.reasons)}
-    plan = plan_of(
-        scn.holdings.values,
-        target,
-        cov=p.estimates.cov,
-        costs=scn.costs,
-        constraints=list(scn.constraints),
-        universe=scn.universe,
-        **scn.rebalance.kwargs(),
-    )
-    return plan.to_orders()
+    if scn.taxable:  # tax lots: the plan of `trimtab rebalance` (trimtab.orders/2)
+        from scenarios.engine import plan_rebalance
+
+        return plan_rebalance(scn, p.allocation.weights, p.estimates.cov).to_orders()
+    t = trading(cache, scn)
+    return t.rebalancer.plan(t.holdings, t.target, **t.plan_kwargs).to_orders()
 
 
 def frontier(cache: DocumentCache, scn, points: int) -> dict[str, Any]:

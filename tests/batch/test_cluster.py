@@ -121,5 +121,5 @@ def test_pooled_limits_on_the_cluster_equal_in_process_and_hold(pooled_book, clu
     assert (pooled["gross_notional"] > cap * (1 - 1e-4)).any()  # the cap binds somewhere
     shares = pd.read_csv(out / "shares.csv").groupby("asset")["impact_share"].sum()
     np.testing.assert_allclose(shares.reindex(pooled.index, fill_value=0), pooled["impact_cost"])
-    assert there.summary["pooled"]["method"] == "admm"
+    assert there.summary["pooled"]["method"] == "dual"
     assert there.summary["accounts"]["ok"] == 6

@@ -245,7 +245,12 @@ def test_property_regular_calendars_get_their_frequency(case) -> None:
 
 def _real_files() -> list[Path]:
     found = sorted(Path(p) for p in glob.glob(str(SHARED / "**" / "*.csv.gz"), recursive=True))
-    found += sorted(p for p in EXAMPLES.glob("*.csv*") if "correlation" not in p.name)
+    # price histories only: not a correlation matrix, nor the taxable example's lots and trades
+    found += sorted(
+        p
+        for p in EXAMPLES.glob("*.csv*")
+        if "correlation" not in p.name and not p.name.startswith("taxable_account_")
+    )
     return found
 
 

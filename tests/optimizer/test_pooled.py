@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pooled_cases import make_accounts
 
 from optimizer.errors import InputError
 from optimizer.rebalance import (
@@ -29,29 +30,11 @@ from optimizer.rebalance import (
 from optimizer.rebalance.pooled import POOLED_TOL, _prox
 from optimizer.rebalance.pooled_book import Signals
 
-N, K = 20, 200
+K = 200
 CAPPED = [0, 9, 19]
 CAPS = [3e6, 4e6, 3.5e6]  # well under what the accounts trade alone (5e6, 8e6, 7e6)
 IMPACT = 5e-7  # currency cost impact * |Q|^1.5: about 11 bps on a pooled trade of 5e6
 U = 1e6  # currency unit of the cvxpy program (keeps its numbers near 1)
-
-
-def make_accounts(k: int = K, seed: int = 0):
-    """A rebalancer (factor-like covariance, 2-15 bps costs) and k drifted accounts."""
-    rng = np.random.default_rng(seed)
-    assets = [f"A{j:02d}" for j in range(N)]
-    g = rng.normal(size=(N, 3)) * 0.12
-    cov = pd.DataFrame(g @ g.T + np.diag(rng.uniform(0.01, 0.04, N)), assets, assets)
-    rb = Rebalancer(cov, costs=CostModel(bps=pd.Series(rng.uniform(2, 15, N), assets)))
-    target = rng.dirichlet(np.ones(N) * 3)
-    values = rng.lognormal(13, 1, k)
-    ids = [f"acct{i:04d}" for i in range(k)]
-    holdings = pd.DataFrame(
-        rng.dirichlet(np.ones(N) * 2, size=k) * values[:, None], index=ids, columns=assets
-    )
-    targets = pd.DataFrame(np.tile(target, (k, 1)), index=ids, columns=assets)
-    flows = pd.Series(rng.normal(0, 0.05, k) * values, index=ids)
-    return rb, ids, holdings, targets, flows
 
 
 def limits(kind: str, assets, caps=CAPS, impact=IMPACT) -> PooledLimits:
@@ -122,16 +105,24 @@ def accounts():
     return make_accounts()
 
 
+_JOINT: dict = {}
+
+
+@pytest.mark.parametrize("method", ["dual", "admm"])
 @pytest.mark.parametrize("kind", ["gross", "net"])
-def test_known_answer_equals_the_joint_program(accounts, kind: str) -> None:
+def test_known_answer_equals_the_joint_program(accounts, kind: str, method: str) -> None:
     rb, ids, holdings, targets, flows = accounts
     lim = limits(kind, rb.assets)
     book = AccountBook(rb, ids, holdings, targets, flows)
-    out = pooled_rebalance([book], lim)
-    assert out.method == "admm" and out.kind == kind and not out.failed
+    out = pooled_rebalance([book], lim, method=method)
+    assert out.method == method and out.kind == kind and not out.failed
     assert 1 < out.iterations < 200 and len(out.residuals) == out.iterations
+    if method == "dual":  # the price search takes a handful of maps, not ADMM's dozens
+        assert out.iterations <= 12 and (out.residuals["rho"] == 0).all()
     cap, impact = lim.vectors(rb.assets)
-    want = joint_program(rb, holdings, targets, flows, cap, impact, kind)
+    if kind not in _JOINT:
+        _JOINT[kind] = joint_program(rb, holdings, targets, flows, cap, impact, kind)
+    want = _JOINT[kind]
     t = trades_of(out, ids, rb.assets)
     got = total_objective(rb, holdings, targets, flows, t, impact, kind)
     assert abs(got - want) <= 1e-4 * abs(want)
@@ -173,7 +164,7 @@ def test_a_cap_that_does_not_bind_changes_nothing(accounts) -> None:
     book = AccountBook(rb, ids[:k], holdings.iloc[:k], targets.iloc[:k], flows.iloc[:k])
     cap = pd.Series({"A00": 1e9, "A05": 1e9})
     out = pooled_rebalance([book], PooledLimits(cap=cap, kind="net"))
-    assert out.method == "admm"
+    assert out.method == "dual" and out.iterations == 1  # the own trades are the answer
     for a in ids[:k]:
         own = rb.plan(holdings.loc[a], targets.loc[a], cash_flow=flows.loc[a])
         got = out.plans[a].trades["notional"].reindex(rb.assets, fill_value=0.0)

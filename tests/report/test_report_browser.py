@@ -41,6 +41,7 @@ NAMES = [
     "run:riverside_endowment",
     "run:sp500_frontier",
     "run:tactical_overlay",
+    "run:taxable_account",
     "backtest:french_industries_backtest",
     "infeasible",
     "frontier:sp500_frontier",
@@ -171,6 +172,17 @@ def check_run(page, rep: dict) -> None:
         assert f"{mc['summary']['prob_preserve_real_value'] * 100:.1f}%" in text
 
 
+def check_tax(page, rep: dict) -> None:
+    """The tax panel: the estimated tax, the gains by term and one row per lot sold."""
+    text = page.inner_text("main")
+    assert "tax paid against tracking error removed" in text.lower()
+    assert f"{abs(rep['tax']['estimated_tax']):,.0f}" in text
+    lots = rep["rebalance"]["lot_sales"]
+    assert page.locator("table.lots tbody tr").count() == len(lots)
+    assert all(r["lot_id"] in page.inner_text("table.lots") for r in lots)
+    assert f"{rep['tax']['long_gains']:,.0f}" in page.inner_text("table.gains")
+
+
 def check_frontier(page, rep: dict, folder: Path) -> None:
     """``trimtab frontier --out``: the points of frontier.csv, the policy marked, no target."""
     fr = rep["charts"]["frontier"]
@@ -234,6 +246,8 @@ def test_report_in_chromium(name, reports, browser, metrics, tmp_path) -> None:
             check_frontier(page, rep, folder)
         else:
             check_run(page, rep)
+            if rep.get("tax"):
+                check_tax(page, rep)
         shot, pdf = tmp_path / "report.png", tmp_path / "report.pdf"
         page.screenshot(path=str(shot), full_page=True)
         page.pdf(path=str(pdf), format="A4", print_background=True)

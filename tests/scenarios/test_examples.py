@@ -42,9 +42,11 @@ DATA_FILES = {
     "tactical_overlay": ["multi_asset_correlation.csv"],
     "sp500_frontier": ["sp500_prices.csv.gz"],
     "french_industries_backtest": ["french_industries.csv"],
+    "taxable_account": ["taxable_account_lots.csv", "taxable_account_recent.csv"],
 }
 EXAMPLES = list(DATA_FILES)
-WITH_HOLDINGS = {"riverside_endowment", "ria_q1_2024"}
+WITH_HOLDINGS = {"riverside_endowment", "ria_q1_2024", "taxable_account"}
+TAXABLE = {"taxable_account"}  # tax lots: orders trimtab.orders/2 and lot_sales.csv
 WITH_MONTECARLO = {"riverside_endowment"}
 BASE_OUTPUTS = {"targets.csv", "targets.json", "report.json", "report.html", "manifest.json"}
 ORDER_OUTPUTS = {"orders.json", "orders.csv"}
@@ -147,6 +149,7 @@ def test_run_writes_every_output(name, ran) -> None:
     path, out, stdout = ran(name)
     expected = BASE_OUTPUTS | (ORDER_OUTPUTS if name in WITH_HOLDINGS else set())
     expected |= {"montecarlo.csv"} if name in WITH_MONTECARLO else set()
+    expected |= {"lot_sales.csv"} if name in TAXABLE else set()
     assert {p.name for p in out.iterdir()} == expected
     assert leftovers(out) == []
     assert f"outputs written to {out}" in stdout
@@ -183,12 +186,15 @@ def test_run_writes_every_output(name, ran) -> None:
 
     if name in WITH_HOLDINGS:
         orders = read_json(out / "orders.json")
-        assert orders["schema"] == "trimtab.orders/1"
+        schema = "trimtab.orders/2" if name in TAXABLE else "trimtab.orders/1"
+        assert orders["schema"] == schema
         assert orders["portfolio_id"] == doc["portfolio"]["id"]
         assert orders["as_of"] == doc["portfolio"]["as_of"].isoformat()
         rows = list(csv.DictReader(io.StringIO((out / "orders.csv").read_text())))
+        if name in TAXABLE:  # one row per lot of a sell: one per order here (one lot each)
+            assert all(len(o.get("lots", [None])) == 1 for o in orders["orders"])
         assert [r["asset"] for r in rows] == [o["asset"] for o in orders["orders"]]
-        assert {r["schema"] for r in rows} == {"trimtab.orders/1"}
+        assert {r["schema"] for r in rows} == {schema}
         for row, order in zip(rows, orders["orders"], strict=True):
             assert row["side"] == order["side"]
             assert float(row["notional"]) == pytest.approx(order["notional"], rel=1e-12)

@@ -6,11 +6,12 @@ import copy
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from service.service_helpers import EXAMPLES, scenario_doc
 
 from optimizer.rebalance import OPTIONS, Rebalancer
-from scenarios.engine import frontier, run_scenario, target_allocation
+from scenarios.engine import frontier, plan_rebalance, run_scenario, target_allocation
 from scenarios.schema import load_scenario
 
 
@@ -194,3 +195,27 @@ def test_request_is_a_scenario_document():
     doc = scenario_doc("ria_q1_2024")
     back = json.loads(json.dumps(tomllib.loads(to_toml(copy.deepcopy(doc))), default=str))
     assert back == doc
+
+
+def test_rebalance_with_tax_lots_gives_orders_2(server):
+    """A document with holdings.lots is planned tax-aware: trimtab.orders/2, as the CLI."""
+    doc = scenario_doc("taxable_account")
+    holdings = doc["holdings"]
+    lots = pd.read_csv(EXAMPLES / holdings.pop("lots_file"), dtype={"lot_id": str})
+    recent = pd.read_csv(EXAMPLES / holdings.pop("recent_file"))
+    holdings["lots"] = json.loads(lots.to_json(orient="records"))
+    rows = json.loads(recent.to_json(orient="records"))
+    holdings["recent"] = [{k: v for k, v in row.items() if v is not None} for row in rows]
+    scn = load_scenario(EXAMPLES / "taxable_account.toml")
+    est = scn.estimates.build()
+    alloc, _ = target_allocation(scn, est)
+    want = plan_rebalance(scn, alloc.weights, est.cov).to_orders()
+    with server.client() as c:
+        r = c.post("/v1/rebalance", json=doc)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["schema"] == "trimtab.orders/2"
+    assert got["tax"] == pytest.approx(want["tax"], rel=1e-9, abs=1e-6)
+    sells = {o["asset"]: o for o in got["orders"] if o["side"] == "sell"}
+    assert sells and all(o["lots"] for o in sells.values())
+    assert sorted(sells) == sorted(o["asset"] for o in want["orders"] if o["side"] == "sell")
