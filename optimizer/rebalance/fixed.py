@@ -149,3 +149,26 @@ def minimum_trades(
                 f"trades kept at the minimum size to stay feasible: {', '.join(rb.assets[small])}"
             )
     return sol, frozen, floors
+
+
+def nonconvex_steps(
+    session: Session, sol: Outcome, notes: list[str]
+) -> tuple[Outcome, frozenset, dict[int, float]]:
+    """The steps after the convex solve: :func:`drop_tickets`, then :func:`minimum_trades`.
+
+    Each runs only when the rebalancer has its cost (fixed tickets) or limit (``min_trade``).
+
+    Returns
+    -------
+    (Outcome, frozenset, dict)
+        The solution, its frozen assets (the account's own plus those dropped), and
+        the minimum-trade floors kept (asset -> signed floor in weight units).
+    """
+    rb = session.rb
+    frozen = session.acct.frozen
+    if rb.rc.fixed > 0:
+        sol, frozen = drop_tickets(session, sol, frozen, notes)
+    floors: dict[int, float] = {}
+    if rb.min_trade > 0:
+        sol, frozen, floors = minimum_trades(session, sol, frozen, notes)
+    return sol, frozen, floors

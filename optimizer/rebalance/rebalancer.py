@@ -27,7 +27,7 @@ from optimizer.costs import CostModel
 from optimizer.errors import InfeasibleError, InputError
 from optimizer.pieces import Piece
 from optimizer.rebalance.account import make_account
-from optimizer.rebalance.fixed import drop_tickets, minimum_trades
+from optimizer.rebalance.fixed import nonconvex_steps
 from optimizer.rebalance.lots import lot_vector
 from optimizer.rebalance.plan import assemble, liquidation
 from optimizer.rebalance.program import Coupling, RebalanceProgram, compile_rebalance
@@ -425,13 +425,8 @@ class Rebalancer:
         session = Session(self, acct)
         t1 = time.perf_counter()
         sol = session.convex()
-        frozen = acct.frozen
         notes: list[str] = []
-        if self.rc.fixed > 0:
-            sol, frozen = drop_tickets(session, sol, frozen, notes)
-        floors: dict[int, float] = {}
-        if self.min_trade > 0:
-            sol, frozen, floors = minimum_trades(session, sol, frozen, notes)
+        sol, frozen, floors = nonconvex_steps(session, sol, notes)
         t2 = time.perf_counter()
         return assemble(
             session,

@@ -50,7 +50,7 @@ import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.rebalance.account import Account
-from optimizer.rebalance.fixed import drop_tickets, minimum_trades
+from optimizer.rebalance.fixed import nonconvex_steps
 from optimizer.rebalance.plan import assemble, liquidation
 from optimizer.rebalance.session import Session
 from optimizer.rebalance.tax import FREE, Groups, LotData, TaxHook, lot_solve
@@ -505,15 +505,10 @@ def tax_plan(
     session.hook = TaxHook(rb, data)
     t1 = time.perf_counter()
     sol, method, notes, search = lot_solve(session, session.hook, ti.model.exact_assets)
-    frozen = acct.frozen
-    if rb.rc.fixed > 0:
-        sol, frozen = drop_tickets(session, sol, frozen, notes)
-    floors: dict[int, float] = {}
-    if rb.min_trade > 0:
-        sol, frozen, floors = minimum_trades(session, sol, frozen, notes)
+    sol, frozen, floors = nonconvex_steps(session, sol, notes)
     t2 = time.perf_counter()
     # rounding to whole lots keeps the directions: no buy of an asset sold or blocked
-    no_buy, no_sell = sol.extra.get("sides", (session.hook.no_buy, session.hook.no_sell))
+    no_buy, no_sell = sol.extra["sides"]  # every solve of the session records them
     sides = (np.where(no_sell, 0.0, -np.inf), np.where(no_buy, 0.0, np.inf))
     plan = assemble(
         session,

@@ -72,7 +72,7 @@ def add_routes(app: FastAPI, svc) -> None:
         responses=common,
     )
     async def rebalance(request: Request) -> Response:
-        """Orders (``trimtab.orders/1``) from the holdings to the target, as `trimtab rebalance`."""
+        """Orders (``trimtab.orders/1``; ``/2`` with tax lots) to the target, as `trimtab rebalance`."""
         return await sync(request, ops.rebalance)
 
     @app.post(
